@@ -1,0 +1,57 @@
+# interview-streams. `make run` and `make test` do all set-up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+KAFKA_JARS := local_kafka/lib/.resolved
+WEB_PORT ?= 6066
+DATA_DIR ?= .worker-data
+
+.PHONY: setup run test test-unit test-integration check format kafka-jars kafka-up kafka-down test-deps clean
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+setup: $(VENV)/.installed ## virtualenv with everything installed (idempotent)
+
+$(KAFKA_JARS): local_kafka/pom.xml
+	@command -v java >/dev/null && command -v mvn >/dev/null || { echo "need java 17 and maven"; exit 1; }
+	rm -rf local_kafka/lib
+	mvn -q -B -f local_kafka/pom.xml dependency:copy-dependencies -DoutputDirectory=lib -DincludeScope=runtime
+	@touch $@
+
+kafka-jars: $(KAFKA_JARS) ## Apache Kafka broker jars from Maven Central
+
+kafka-up: setup kafka-jars ## reuse a broker that answers, else start a local KRaft broker
+	$(PY) -m local_kafka.broker up
+
+kafka-down: ## stop only the broker this project started
+	$(PY) -m local_kafka.broker down
+
+run: kafka-up ## broker (when none is configured) + one worker with its web server
+	@$(PY) -m app.devrun --web-port $(WEB_PORT) --datadir $(DATA_DIR)
+
+test-deps: ## Debian packages the integration tests drive (kcat)
+	@command -v kcat >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null; }
+
+test: setup kafka-jars test-deps ## the whole suite; starts its own broker unless KAFKA_BROKER is set
+	$(PY) -m pytest -q
+
+test-unit: setup
+	$(PY) -m pytest -q -m "not integration"
+
+check: setup ## format, lint, types
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy .
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(DATA_DIR) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,132 @@
+"""What every workflow agent shares: decode, route, dead-letter, run one step, write, send.
+
+Faust acks a message when the agent asks for the next one, and a commit flushes the producer
+first; so everything a step sends is enqueued before its input is acked, and at-least-once holds
+for follow-on events, table writes and dead letters alike. Nothing here raises out of the loop:
+an exception in an agent would make Faust ack and skip the message silently.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from aiokafka.partitioner import murmur2
+from faust.types import EventT, StreamT
+
+from app import topics
+from app.settings import settings
+from domain.steps import StepContext, StepResult
+from models.base import utc_timestamp
+from models.codec import BadMessage, Reason, complete_envelope
+from models.deadletter import DeadLetter
+from models.envelope import Envelope, derived_id
+from tables.faust_tables import interviews
+from tables.interview import Interview, SentMessage
+
+log = logging.getLogger(__name__)
+
+Step = Callable[[Interview | None, Envelope[Any], StepContext], StepResult | Awaitable[StepResult]]
+
+
+def partition_for(key: str, partitions: int) -> int:
+    """The partition Kafka's default (murmur2) partitioner picks, as Java clients and aiokafka do."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+async def dead_letter(event: EventT, error: BadMessage, envelope: Envelope[Any] | None = None) -> None:
+    message = event.message
+    record = DeadLetter.of(
+        error,
+        dead_letter_id=derived_id("deadletter", message.topic, message.partition, message.offset),
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        timestamp_ms=int(message.timestamp * 1000) if message.timestamp else None,
+        key=message.key,
+        value=message.value,
+        headers=[(k, v) for k, v in (message.headers or [])],
+        failed_at=utc_timestamp(),
+        tenant_id=envelope.tenant_id if envelope else None,
+        interview_id=envelope.interview_id if envelope else None,
+        event_id=envelope.event_id if envelope else None,
+    )
+    log.warning(
+        "dead-lettered %s[%s]@%s: %s: %s",
+        message.topic,
+        message.partition,
+        message.offset,
+        error.reason,
+        error.message[:300],
+    )
+    await topics.deadletter.send(key=message.key, value=record.model_dump_json(by_alias=True).encode())
+
+
+async def _reroute(event: EventT, envelope: Envelope[Any], partition: int) -> None:
+    """Send a message that landed on the wrong partition to the one its interview lives on.
+
+    Table rows live in the partition of the event that wrote them, so an outside producer using
+    another partitioner (librdkafka's default, say) would otherwise split an interview's state.
+    """
+    message = event.message
+    log.info("re-routing %s[%s]@%s to partition %s", message.topic, message.partition, message.offset, partition)
+    await topics.by_name[message.topic].send(
+        key=envelope.interview_id,
+        value=message.value,
+        partition=partition,
+        headers=list(message.headers or []),
+    )
+
+
+async def workflow_events(stream: StreamT[Any]) -> AsyncIterator[tuple[EventT, Envelope[Any]]]:
+    """Good envelopes of a workflow topic; bad messages are dead-lettered, misrouted ones moved."""
+    async for event in stream.events():
+        message = event.message
+        try:
+            if isinstance(event.value, BadMessage):
+                raise event.value
+            envelope = complete_envelope(
+                event.value,
+                key=message.key,
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+            )
+        except BadMessage as exc:
+            await dead_letter(event, exc)
+            continue
+        home = partition_for(envelope.interview_id, settings.partitions)
+        if message.key is None or message.partition != home:
+            await _reroute(event, envelope, home)
+            continue
+        yield event, envelope
+
+
+async def send_all(sent: list[SentMessage]) -> None:
+    for message in sent:
+        await topics.by_name[message.topic].send(key=message.key, value=message.value.encode())
+
+
+async def apply_step(event: EventT, envelope: Envelope[Any], step: Step) -> StepResult | None:
+    """Run ``step`` on the interview row; write it back, send what it produced, dead-letter refusals."""
+    try:
+        tenant = settings.tenants.get(envelope.tenant_id)
+        context = StepContext(tenant=tenant, now=utc_timestamp())
+        result = step(interviews.get(envelope.interview_id), envelope, context)
+        if inspect.isawaitable(result):
+            result = await result
+    except BadMessage as exc:
+        await dead_letter(event, exc, envelope)
+        return None
+    except Exception as exc:  # a bug or a failing model must not stop the partition
+        log.exception("step %s failed on %s", getattr(step, "__name__", step), envelope.event_id)
+        await dead_letter(event, BadMessage(Reason.PROCESSING_FAILED, f"{type(exc).__name__}: {exc}"), envelope)
+        return None
+    if result.interview is not None:
+        interviews[envelope.interview_id] = result.interview
+    await send_all(result.sent)
+    if result.dead_letter is not None:
+        await dead_letter(event, result.dead_letter, envelope)
+    return result

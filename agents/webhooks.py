@@ -1,0 +1,121 @@
+"""Webhook delivery: its own stream, so a slow or failing receiver never holds up the workflow.
+
+Deliveries for one interview are sent in the order their transitions happened. The first attempt
+is made as the delivery arrives; a failure parks it (and everything after it for that interview)
+in the webhook-queues table. A timer sends a tick through the same topic when a parked delivery
+is due, so retries are table writes inside the owning partition's stream, as Faust requires.
+After WEBHOOK_RETRY_SECONDS a delivery is given up: kept as dead on the row and dead-lettered.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import orjson
+from faust.types import EventT, StreamT
+
+from agents.runtime import dead_letter
+from app import topics
+from app.main import app
+from app.settings import settings
+from app.webhook_client import DeliveryFailed, WebhookClient
+from domain.webhooks import WebhookDelivery, backoff_seconds
+from models.codec import BadMessage, Reason
+from tables.faust_tables import webhook_queues
+from tables.webhook_queue import PendingDelivery, WebhookQueue
+
+log = logging.getLogger(__name__)
+
+TICK_FIELD = "tick"
+TICK_SCAN_SECONDS = 0.5
+
+client = WebhookClient(allow_private=settings.webhook_allow_private, timeout_seconds=settings.webhook_timeout_seconds)
+# interviewId -> when its head delivery is due; rebuilt from the table by the slow scan.
+_due: dict[str, float] = {}
+_ticked: dict[str, float] = {}
+
+
+def _decode(value: bytes) -> WebhookDelivery | None:
+    """A delivery, or None for a retry tick."""
+    document = orjson.loads(value)
+    if isinstance(document, dict) and TICK_FIELD in document:
+        return None
+    return WebhookDelivery.model_validate(document)
+
+
+async def _attempt(queue: WebhookQueue, event: EventT, now: float) -> None:
+    """Send due deliveries from the head of the queue until one fails or none is due."""
+    while queue.pending and queue.pending[0].next_attempt_at <= now:
+        head = queue.pending[0]
+        tenant = settings.tenants.get(head.delivery.tenant_id)
+        head.attempts += 1
+        head.first_attempt_at = head.first_attempt_at or now
+        try:
+            if tenant is None:
+                raise DeliveryFailed(f"tenant {head.delivery.tenant_id!r} is not configured", permanent=True)
+            await client.deliver(head.delivery, tenant.webhook_secret)
+        except DeliveryFailed as exc:
+            head.last_error = str(exc)
+            gave_up = exc.permanent or now - head.first_attempt_at >= settings.webhook_retry_seconds
+            if not gave_up:
+                head.next_attempt_at = now + backoff_seconds(
+                    head.attempts,
+                    base=settings.webhook_backoff_base_seconds,
+                    cap=settings.webhook_backoff_cap_seconds,
+                )
+                log.info("webhook %s attempt %d failed: %s", head.delivery.delivery_id, head.attempts, exc)
+                return
+            queue.pending.pop(0)
+            queue.mark_dead(head, str(exc), now)
+            await dead_letter(event, BadMessage(Reason.WEBHOOK_FAILED, f"webhook {head.delivery.event} {head.delivery.delivery_id} given up after {head.attempts} attempts: {exc}"))
+            continue
+        queue.pending.pop(0)
+        queue.mark_delivered(head.delivery.delivery_id)
+
+
+@app.agent(topics.webhook_outbox, name="webhooks")
+async def deliver_webhooks(stream: StreamT[Any]) -> None:
+    async for event in stream.events():
+        interview_id: str = event.key
+        try:
+            delivery = _decode(event.value)
+        except Exception as exc:
+            await dead_letter(event, BadMessage(Reason.SCHEMA, f"not a webhook delivery: {exc}"))
+            continue
+        queue = webhook_queues.get(interview_id) or WebhookQueue()
+        if delivery is not None:
+            if queue.knows(delivery.delivery_id):
+                continue  # a redelivered follow-on: already sent or queued
+            queue.pending.append(PendingDelivery(delivery=delivery))
+        else:
+            _ticked.pop(interview_id, None)
+        try:
+            await _attempt(queue, event, time.time())
+        except Exception as exc:  # never let one receiver's surprise stop the stream
+            log.exception("webhook delivery for %s failed unexpectedly", interview_id)
+            await dead_letter(event, BadMessage(Reason.PROCESSING_FAILED, f"{type(exc).__name__}: {exc}"))
+        webhook_queues[interview_id] = queue
+        if queue.next_due is None:
+            _due.pop(interview_id, None)
+        else:
+            _due[interview_id] = queue.next_due
+
+
+@app.timer(TICK_SCAN_SECONDS)
+async def send_due_ticks() -> None:
+    now = time.time()
+    for interview_id, due in list(_due.items()):
+        if due <= now and _ticked.get(interview_id, 0) < now - 5 * TICK_SCAN_SECONDS:
+            _ticked[interview_id] = now
+            await topics.webhook_outbox.send(key=interview_id, value=orjson.dumps({TICK_FIELD: now}))
+
+
+@app.timer(30.0)
+async def rescan_pending() -> None:
+    """Pick up parked deliveries this process did not queue itself (restart, rebalance)."""
+    for interview_id, queue in list(webhook_queues.items()):
+        if queue.next_due is not None:
+            _due.setdefault(interview_id, queue.next_due)
+

@@ -1,0 +1,24 @@
+"""The Faust app: one per worker process, configured from the environment."""
+
+from __future__ import annotations
+
+import faust
+
+from app.settings import settings
+
+MAX_REQUEST_BYTES = 8 * 1024 * 1024  # > 1 MiB so over-size messages reach the dead-letter topic
+
+app = faust.App(
+    settings.group_id,
+    broker=settings.broker_urls,
+    broker_client_id=settings.client_id,
+    store="rocksdb://",  # RocksDB through rocksdict
+    topic_partitions=settings.partitions,
+    topic_replication_factor=settings.replication_factor,
+    producer_max_request_size=MAX_REQUEST_BYTES,
+    consumer_max_fetch_size=MAX_REQUEST_BYTES,
+    stream_wait_empty=False,  # shut down without waiting for buffered events: they are uncommitted
+    autodiscover=False,
+    web_enabled=True,
+    version=1,
+)

@@ -1,0 +1,54 @@
+"""Configuration from the environment (SPEC section 8); defaults serve local development."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from domain.tenants import DEV_TENANTS, Tenants
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    broker: str
+    client_id: str
+    group_id: str
+    partitions: int
+    replication_factor: int
+    tenants: Tenants
+    admin_api_key: str
+    webhook_allow_private: bool
+    webhook_timeout_seconds: float
+    webhook_retry_seconds: float
+    webhook_backoff_base_seconds: float
+    webhook_backoff_cap_seconds: float
+
+    @property
+    def broker_urls(self) -> list[str]:
+        return [f"kafka://{host.strip()}" for host in self.broker.split(",") if host.strip()]
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ.get
+        tenants_file = env("TENANTS_FILE")
+        return cls(
+            broker=env("KAFKA_BROKER", "127.0.0.1:9092"),
+            client_id=env("KAFKA_CLIENT_ID", "interview-streams"),
+            group_id=env("KAFKA_GROUP_ID", "interview-streams"),
+            partitions=int(env("TOPIC_PARTITIONS", "3")),
+            replication_factor=int(env("TOPIC_REPLICATION_FACTOR", "1")),
+            tenants=Tenants.from_file(tenants_file) if tenants_file else Tenants(DEV_TENANTS),
+            admin_api_key=env("ADMIN_API_KEY", "dev-admin-key-change-me"),
+            webhook_allow_private=_flag("WEBHOOK_ALLOW_PRIVATE"),
+            webhook_timeout_seconds=float(env("WEBHOOK_TIMEOUT_SECONDS", "5")),
+            webhook_retry_seconds=float(env("WEBHOOK_RETRY_SECONDS", "3600")),
+            webhook_backoff_base_seconds=float(env("WEBHOOK_BACKOFF_BASE_SECONDS", "1")),
+            webhook_backoff_cap_seconds=float(env("WEBHOOK_BACKOFF_CAP_SECONDS", "300")),
+        )
+
+
+settings = Settings.from_env()

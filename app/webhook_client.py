@@ -1,0 +1,82 @@
+"""The one place webhooks leave the worker: signed POSTs to addresses the policy allows.
+
+The address check runs in the connector's resolver, at connect time, so a name that resolved to
+a public address when the interview was created cannot be re-pointed at a private one later.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Any
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+
+from domain.webhooks import UrlRefused, WebhookDelivery, address_allowed, check_url_syntax, signed_headers
+
+
+class PolicyResolver(AbstractResolver):
+    def __init__(self, *, allow_private: bool) -> None:
+        self._inner = DefaultResolver()
+        self._allow_private = allow_private
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        results = await self._inner.resolve(host, port, family)
+        refused = [r["host"] for r in results if not address_allowed(r["host"], allow_private=self._allow_private)]
+        if refused:
+            raise UrlRefused(f"{host} resolves to a refused address ({', '.join(refused)})")
+        return results
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+class DeliveryFailed(Exception):
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class WebhookClient:
+    def __init__(self, *, allow_private: bool, timeout_seconds: float) -> None:
+        self._allow_private = allow_private
+        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(resolver=PolicyResolver(allow_private=self._allow_private), limit=100)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+        return self._session
+
+    async def deliver(self, delivery: WebhookDelivery, secret: str) -> None:
+        """POST once; DeliveryFailed says whether trying again could help."""
+        if delivery.url is None:
+            raise DeliveryFailed("no callback URL", permanent=True)
+        try:
+            check_url_syntax(delivery.url)
+        except UrlRefused as exc:
+            raise DeliveryFailed(str(exc), permanent=True) from None
+        body = delivery.body.encode()
+        headers = signed_headers(secret, delivery.delivery_id, int(time.time()), body)
+        try:
+            async with self._client().post(delivery.url, data=body, headers=headers, allow_redirects=False) as response:
+                if 200 <= response.status < 300:
+                    return
+                detail = f"HTTP {response.status} from {delivery.url}"
+        except aiohttp.ClientConnectorError as exc:
+            cause: Any = exc.os_error
+            if isinstance(cause, UrlRefused):
+                raise DeliveryFailed(str(cause), permanent=True) from None
+            raise DeliveryFailed(f"cannot connect to {delivery.url}: {exc}", permanent=False) from None
+        except UrlRefused as exc:
+            raise DeliveryFailed(str(exc), permanent=True) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DeliveryFailed(f"{type(exc).__name__} calling {delivery.url}: {exc}", permanent=False) from None
+        raise DeliveryFailed(detail, permanent=False)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()

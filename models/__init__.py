@@ -1,0 +1,1 @@
+"""Pydantic models of every message (SPEC section 3); no Faust or Kafka import here."""

@@ -1,0 +1,30 @@
+"""Shared pydantic base for every message: camelCase on the wire, snake_case in Python."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+
+class WireModel(BaseModel):
+    """A message part as it travels on Kafka or HTTP: camelCase JSON, unknown fields ignored."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    def to_wire(self, *, exclude_none: bool = True) -> dict[str, object]:
+        return self.model_dump(mode="json", by_alias=True, exclude_none=exclude_none)
+
+
+def utc_timestamp(at: datetime | None = None) -> str:
+    """ISO-8601 UTC with milliseconds and ``Z``, the envelope's timestamp format."""
+    at = (at or datetime.now(UTC)).astimezone(UTC)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+
+
+def parse_timestamp(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError("timestamp must carry a time zone (use Z for UTC)")
+    return parsed.astimezone(UTC)

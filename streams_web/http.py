@@ -1,0 +1,83 @@
+"""Request parsing, auth and JSON errors shared by every view."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from app.settings import settings
+from domain.tenants import TenantSettings
+from models.codec import MAX_MESSAGE_BYTES, field_errors
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+MAX_BODY_BYTES = MAX_MESSAGE_BYTES
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = {"error": _ERROR_NAMES.get(status, "error"), "message": message, **extra}
+
+
+_ERROR_NAMES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    409: "conflict",
+    413: "payload_too_large",
+    503: "unavailable",
+}
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
+Handler = Callable[..., Awaitable[web.StreamResponse]]
+
+
+def api(handler: Handler) -> Handler:
+    """Turn ApiError into its JSON response."""
+
+    @functools.wraps(handler)
+    async def wrapper(*args: Any, **kwargs: Any) -> web.StreamResponse:
+        try:
+            return await handler(*args, **kwargs)
+        except ApiError as exc:
+            return json_response(exc.body, exc.status)
+
+    return wrapper
+
+
+def authenticate(request: web.Request) -> tuple[str, TenantSettings]:
+    tenant_id = request.headers.get("X-Tenant-ID")
+    tenant = settings.tenants.authenticate(tenant_id, request.headers.get("X-API-Key"))
+    if tenant is None or tenant_id is None:
+        raise ApiError(401, "missing or wrong X-API-Key / X-Tenant-ID")
+    return tenant_id, tenant
+
+
+async def read_model(request: web.Request, model: type[ModelT]) -> ModelT:
+    """The JSON body as ``model``: 413 over the size limit, 400 naming each failing field."""
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise ApiError(413, f"body over {MAX_BODY_BYTES} bytes")
+    raw = await request.content.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(413, f"body over {MAX_BODY_BYTES} bytes")
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, f"body is not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise ApiError(400, "body must be a JSON object", fields=[{"field": "(body)", "message": "not an object"}])
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        raise ApiError(400, "invalid request body", fields=field_errors(exc)) from None

@@ -1,0 +1,126 @@
+"""The interview row: current state, details, plan, history and the events already applied."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from models.base import WireModel
+from models.payloads import DataQuality, InterviewDetails, MissingField
+from models.plan import Plan
+from tables.state_machine import TERMINAL_STATES, State, Trigger, next_state
+
+# How many applied eventIds (with what they sent) a row remembers for redelivery. Redelivery
+# only ever replays the uncommitted tail of a partition, so a short window is enough.
+PROCESSED_WINDOW = 32
+REJECTIONS_KEPT = 50
+
+
+class HistoryEntry(WireModel):
+    from_state: State | None = Field(alias="from")
+    to_state: State = Field(alias="to")
+    trigger: str
+    event_id: str
+    actor: str
+    at: str
+
+
+class RejectedTrigger(WireModel):
+    """A trigger the state machine refused: recorded, never applied."""
+
+    trigger: str
+    state: State
+    event_id: str
+    actor: str
+    at: str
+    reason: str
+
+
+class SentMessage(WireModel):
+    """A follow-on message exactly as sent, so a redelivered input can send it again unchanged."""
+
+    topic: str
+    key: str
+    value: str
+
+
+class ProcessedEvent(WireModel):
+    event_id: str
+    sent: list[SentMessage] = Field(default_factory=list)
+
+
+class Interview(WireModel):
+    interview_id: str
+    tenant_id: str
+    run_id: str
+    external_id: str | None = None
+    state: State = State.RECEIVED
+    version: int = 0
+    details: InterviewDetails = Field(default_factory=InterviewDetails)
+    callback_url: str | None = None
+    missing_fields: list[MissingField] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    data_quality: DataQuality | None = None
+    plan: Plan | None = None
+    validated_skills: list[str] = Field(default_factory=list)
+    history: list[HistoryEntry] = Field(default_factory=list)
+    rejected_triggers: list[RejectedTrigger] = Field(default_factory=list)
+    processed: list[ProcessedEvent] = Field(default_factory=list)
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        interview_id: str,
+        tenant_id: str,
+        run_id: str,
+        event_id: str,
+        actor: str,
+        at: str,
+        external_id: str | None = None,
+        details: InterviewDetails | None = None,
+        callback_url: str | None = None,
+    ) -> Interview:
+        interview = cls(
+            interview_id=interview_id,
+            tenant_id=tenant_id,
+            run_id=run_id,
+            external_id=external_id,
+            details=details or InterviewDetails(),
+            callback_url=callback_url,
+            created_at=at,
+            updated_at=at,
+        )
+        interview.history.append(
+            HistoryEntry(from_state=None, to_state=State.RECEIVED, trigger="created", event_id=event_id, actor=actor, at=at)
+        )
+        interview.version = 1
+        return interview
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    def apply(self, trigger: Trigger, *, event_id: str, actor: str, at: str) -> None:
+        """Move to the state ``trigger`` leads to and record it; TransitionNotAllowed if forbidden."""
+        target = next_state(self.state, trigger)
+        self.history.append(
+            HistoryEntry(from_state=self.state, to_state=target, trigger=trigger, event_id=event_id, actor=actor, at=at)
+        )
+        self.state = target
+        self.version += 1
+        self.updated_at = at
+
+    def record_rejection(self, trigger: str, *, event_id: str, actor: str, at: str, reason: str) -> None:
+        self.rejected_triggers.append(
+            RejectedTrigger(trigger=trigger, state=self.state, event_id=event_id, actor=actor, at=at, reason=reason)
+        )
+        del self.rejected_triggers[:-REJECTIONS_KEPT]
+
+    def processed_event(self, event_id: str) -> ProcessedEvent | None:
+        return next((p for p in self.processed if p.event_id == event_id), None)
+
+    def mark_processed(self, event_id: str, sent: list[SentMessage]) -> None:
+        self.processed.append(ProcessedEvent(event_id=event_id, sent=sent))
+        del self.processed[:-PROCESSED_WINDOW]
