@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from aiokafka.partitioner import murmur2
@@ -33,10 +33,17 @@ Step = Callable[[Interview | None, Envelope[Any], StepContext], StepResult | Awa
 
 def partition_for(key: str, partitions: int) -> int:
     """The partition Kafka's default (murmur2) partitioner picks, as Java clients and aiokafka do."""
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+    return (int(murmur2(key.encode())) & 0x7FFFFFFF) % partitions
 
 
-async def dead_letter(event: EventT, error: BadMessage, envelope: Envelope[Any] | None = None) -> None:
+def header_items(headers: Sequence[tuple[str, bytes]] | Mapping[str, bytes] | None) -> list[tuple[str, bytes]]:
+    """Kafka headers as a list of pairs, whichever shape the client handed them over in."""
+    if headers is None:
+        return []
+    return list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+
+
+async def dead_letter(event: EventT[Any], error: BadMessage, envelope: Envelope[Any] | None = None) -> None:
     message = event.message
     record = DeadLetter.of(
         error,
@@ -47,7 +54,7 @@ async def dead_letter(event: EventT, error: BadMessage, envelope: Envelope[Any] 
         timestamp_ms=int(message.timestamp * 1000) if message.timestamp else None,
         key=message.key,
         value=message.value,
-        headers=[(k, v) for k, v in (message.headers or [])],
+        headers=header_items(message.headers),
         failed_at=utc_timestamp(),
         tenant_id=envelope.tenant_id if envelope else None,
         interview_id=envelope.interview_id if envelope else None,
@@ -64,7 +71,7 @@ async def dead_letter(event: EventT, error: BadMessage, envelope: Envelope[Any] 
     await topics.deadletter.send(key=message.key, value=record.model_dump_json(by_alias=True).encode())
 
 
-async def _reroute(event: EventT, envelope: Envelope[Any], partition: int) -> None:
+async def _reroute(event: EventT[Any], envelope: Envelope[Any], partition: int) -> None:
     """Send a message that landed on the wrong partition to the one its interview lives on.
 
     Table rows live in the partition of the event that wrote them, so an outside producer using
@@ -76,11 +83,11 @@ async def _reroute(event: EventT, envelope: Envelope[Any], partition: int) -> No
         key=envelope.interview_id,
         value=message.value,
         partition=partition,
-        headers=list(message.headers or []),
+        headers=header_items(message.headers),
     )
 
 
-async def workflow_events(stream: StreamT[Any]) -> AsyncIterator[tuple[EventT, Envelope[Any]]]:
+async def workflow_events(stream: StreamT[Any]) -> AsyncIterator[tuple[EventT[Any], Envelope[Any]]]:
     """Good envelopes of a workflow topic; bad messages are dead-lettered, misrouted ones moved."""
     async for event in stream.events():
         message = event.message
@@ -109,7 +116,7 @@ async def send_all(sent: list[SentMessage]) -> None:
         await topics.by_name[message.topic].send(key=message.key, value=message.value.encode())
 
 
-async def apply_step(event: EventT, envelope: Envelope[Any], step: Step) -> StepResult | None:
+async def apply_step(event: EventT[Any], envelope: Envelope[Any], step: Step) -> StepResult | None:
     """Run ``step`` on the interview row; write it back, send what it produced, dead-letter refusals."""
     try:
         tenant = settings.tenants.get(envelope.tenant_id)

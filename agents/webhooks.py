@@ -45,7 +45,7 @@ def _decode(value: bytes) -> WebhookDelivery | None:
     return WebhookDelivery.model_validate(document)
 
 
-async def _attempt(queue: WebhookQueue, event: EventT, now: float) -> None:
+async def _attempt(queue: WebhookQueue, event: EventT[Any], now: float) -> None:
     """Send due deliveries from the head of the queue until one fails or none is due."""
     while queue.pending and queue.pending[0].next_attempt_at <= now:
         head = queue.pending[0]
@@ -69,7 +69,8 @@ async def _attempt(queue: WebhookQueue, event: EventT, now: float) -> None:
                 return
             queue.pending.pop(0)
             queue.mark_dead(head, str(exc), now)
-            await dead_letter(event, BadMessage(Reason.WEBHOOK_FAILED, f"webhook {head.delivery.event} {head.delivery.delivery_id} given up after {head.attempts} attempts: {exc}"))
+            reason = f"webhook {head.delivery.event} {head.delivery.delivery_id} gave up after {head.attempts} tries"
+            await dead_letter(event, BadMessage(Reason.WEBHOOK_FAILED, f"{reason}: {exc}"))
             continue
         queue.pending.pop(0)
         queue.mark_delivered(head.delivery.delivery_id)
@@ -118,4 +119,3 @@ async def rescan_pending() -> None:
     for interview_id, queue in list(webhook_queues.items()):
         if queue.next_due is not None:
             _due.setdefault(interview_id, queue.next_due)
-

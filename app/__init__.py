@@ -1,11 +1,10 @@
 """interview-streams: `faust -A app worker` loads this package and finds ``app.app``."""
 
-from app.main import app
-
 # Register agents, views and topic declaration on the app (import order matters: app first).
-import agents  # noqa: E402,F401
-import streams_web  # noqa: E402,F401
-from app import topics  # noqa: E402
+import agents  # noqa: F401
+import streams_web  # noqa: F401
+from app import topics
+from app.main import app
 
 
 @app.task

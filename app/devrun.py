@@ -1,6 +1,6 @@
 """`make run`: start one worker the Faust way, wait until it is ready, print where it is.
 
-    python -m app.devrun --web-port 6066 --datadir .worker-data
+python -m app.devrun --web-port 6066 --datadir .worker-data
 """
 
 from __future__ import annotations
@@ -26,7 +26,18 @@ def main() -> int:
     args = parser.parse_args()
     settings = Settings.from_env()
     faust_bin = Path(sys.executable).with_name("faust")
-    command = [str(faust_bin), "--datadir", args.datadir, "-A", "app", "worker", "--web-port", str(args.web_port), "-l", "info"]
+    command = [
+        str(faust_bin),
+        "--datadir",
+        args.datadir,
+        "-A",
+        "app",
+        "worker",
+        "--web-port",
+        str(args.web_port),
+        "-l",
+        "info",
+    ]
     env = {**os.environ, "WEBHOOK_ALLOW_PRIVATE": os.environ.get("WEBHOOK_ALLOW_PRIVATE", "1")}
     print("starting:", " ".join(command), flush=True)
     worker = subprocess.Popen(command, env=env)

@@ -6,9 +6,9 @@ with no network and no key, so tests and local runs need nothing outside this ma
 
 from __future__ import annotations
 
+from langchain_core.runnables import Runnable, RunnableLambda
 from pydantic import BaseModel, Field
 
-from langchain_core.runnables import Runnable, RunnableLambda
 from models.payloads import Level
 from models.plan import Competency, Plan
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from langchain_core.runnables import Runnable
 from pydantic import BaseModel
 
 from domain import intake
 from domain.planner import PlanRequest, validated_skills
 from domain.tenants import TenantSettings
 from domain.webhooks import WEBHOOK_FOR_TRIGGER, WebhookDelivery, WebhookEvent, webhook_body
-from langchain_core.runnables import Runnable
 from models.base import parse_timestamp
 from models.codec import BadMessage, Reason, encode_event
 from models.envelope import Envelope, derived_id, run_id_for
@@ -74,9 +74,7 @@ def _require(current: Interview | None, envelope: Envelope[Any]) -> Interview:
     return current
 
 
-def _event(
-    topic: Topic, interview: Interview, source: Envelope[Any], payload: BaseModel, *, now: str
-) -> SentMessage:
+def _event(topic: Topic, interview: Interview, source: Envelope[Any], payload: BaseModel, *, now: str) -> SentMessage:
     envelope: Envelope[Any] = Envelope(
         event_type=topic,
         event_id=derived_id(topic, source.id),
@@ -145,7 +143,9 @@ def _finish(interview: Interview, event_id: str, sent: list[SentMessage]) -> Ste
     return StepResult(interview=interview, sent=sent)
 
 
-def _refuse(interview: Interview, envelope: Envelope[Any], trigger: Trigger, exc: TransitionNotAllowed, ctx: StepContext) -> StepResult:
+def _refuse(
+    interview: Interview, envelope: Envelope[Any], trigger: Trigger, exc: TransitionNotAllowed, ctx: StepContext
+) -> StepResult:
     """Record a forbidden trigger on the row and dead-letter the event that carried it."""
     interview.record_rejection(trigger, event_id=envelope.id, actor=envelope.event_type, at=ctx.now, reason=str(exc))
     interview.mark_processed(envelope.id, [])
@@ -168,7 +168,9 @@ def _after_intake(
     interview.data_quality = result.data_quality
     if not result.passed:
         interview.apply(failed, event_id=source.id, actor=source.event_type, at=ctx.now)
-        needed = InfoNeeded(missing_fields=result.missing_fields, warnings=result.warnings, data_quality=result.data_quality)
+        needed = InfoNeeded(
+            missing_fields=result.missing_fields, warnings=result.warnings, data_quality=result.data_quality
+        )
         return [_event(Topic.INFO_NEEDED, interview, source, needed, now=ctx.now)]
     interview.apply(passed, event_id=source.id, actor=source.event_type, at=ctx.now)
     details = interview.details
@@ -285,9 +287,7 @@ async def skill_validation_requested(
             duration_minutes=request.duration_minutes,
         )
     )
-    generated = PlanGenerated(
-        plan_id=plan.plan_id, validated_skills=skills, duration=plan.duration_minutes, plan=plan
-    )
+    generated = PlanGenerated(plan_id=plan.plan_id, validated_skills=skills, duration=plan.duration_minutes, plan=plan)
     sent = [_event(Topic.PLAN_GENERATED, interview, envelope, generated, now=ctx.now)]
     return _finish(interview, envelope.id, sent)
 

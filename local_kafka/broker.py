@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -100,8 +101,7 @@ def local_broker() -> LocalBroker:
         host, _, port_text = broker.split(",")[0].rpartition(":")
         if host.strip("[]") not in LOOPBACK_HOSTS:
             raise SystemExit(
-                f"KAFKA_BROKER={broker} is not on loopback: nothing local is started; "
-                "make sure that broker is up"
+                f"KAFKA_BROKER={broker} is not on loopback: nothing local is started; make sure that broker is up"
             )
         port = int(port_text)
     data_dir = Path(os.environ.get("KAFKA_DATA_DIR", HERE / f"data-{port}"))
@@ -122,10 +122,8 @@ async def _metadata_ok(bootstrap: str, timeout: float) -> bool:
     except Exception:
         return False
     finally:
-        try:
+        with contextlib.suppress(Exception):
             await admin.close()
-        except Exception:
-            pass
 
 
 def answers_metadata(bootstrap: str, timeout: float = 3.0) -> bool:

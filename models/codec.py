@@ -40,9 +40,14 @@ PAYLOAD_MODELS: dict[str, type[BaseModel]] = {
     Topic.ASSESSMENT_COMPLETED: AssessmentCompleted,
 }
 
+
+def _envelope_of(payload: type[BaseModel]) -> type[Envelope[Any]]:
+    return Envelope[payload]  # type: ignore[valid-type]
+
+
 # Parametrised once: pydantic builds a validator per Envelope[...] and that is not free.
 ENVELOPE_MODELS: dict[str, type[Envelope[Any]]] = {
-    event_type: Envelope[model] for event_type, model in PAYLOAD_MODELS.items()  # type: ignore[valid-type]
+    event_type: _envelope_of(model) for event_type, model in PAYLOAD_MODELS.items()
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 
 from models.base import WireModel
 from models.codec import BadMessage, Reason
@@ -43,7 +44,7 @@ class DeadLetter(WireModel):
         timestamp_ms: int | None,
         key: bytes | None,
         value: bytes | None,
-        headers: list[tuple[str, bytes | None]],
+        headers: Sequence[tuple[str, bytes | None]],
         failed_at: str,
         tenant_id: str | None = None,
         interview_id: str | None = None,

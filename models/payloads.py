@@ -76,8 +76,7 @@ class InterviewDetailsUpdate(WireModel):
 
     def provided_fields(self) -> list[str]:
         return sorted(
-            self.model_fields[name].alias or name
-            for name in self.model_dump(exclude_unset=True, exclude_none=True)
+            self.model_fields[name].alias or name for name in self.model_dump(exclude_unset=True, exclude_none=True)
         )
 
 

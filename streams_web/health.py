@@ -19,8 +19,13 @@ class Live(View):
 class Ready(View):
     async def get(self, request: web.Request) -> web.Response:
         """Ready once partitions are assigned and table recovery is done."""
-        recovered = app.tables.recovery.completed.is_set()
+        recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
         assigned = bool(app.consumer.assignment()) if app.consumer else False
         ready = recovered and assigned and not app.rebalancing
-        body = {"status": "ready" if ready else "starting", "recovered": recovered, "assigned": assigned, "rebalancing": app.rebalancing}
+        body = {
+            "status": "ready" if ready else "starting",
+            "recovered": recovered,
+            "assigned": assigned,
+            "rebalancing": app.rebalancing,
+        }
         return json_response(body, 200 if ready else 503)

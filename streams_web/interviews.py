@@ -27,7 +27,7 @@ from tables.state_machine import State, Trigger, allowed_triggers
 
 def tenant_interview(tenant_id: str, interview_id: str) -> Interview:
     """The row, or 404 when it is absent or belongs to another tenant (the two look the same)."""
-    interview = interviews.get(interview_id)
+    interview: Interview | None = interviews.get(interview_id)
     if interview is None or interview.tenant_id != tenant_id:
         raise ApiError(404, f"interview {interview_id} not found")
     return interview
@@ -79,7 +79,9 @@ class Interviews(View):
         return json_response(_accepted(run_id, interview_id, None, details=body), 202)
 
 
-def _accepted(run_id: str, interview_id: str, existing: Interview | None, details: InterviewDetails | None = None) -> dict[str, Any]:
+def _accepted(
+    run_id: str, interview_id: str, existing: Interview | None, details: InterviewDetails | None = None
+) -> dict[str, Any]:
     """The 202 body: for a new request, what intake will decide (the same pure rules)."""
     if existing is not None:
         return {
@@ -142,7 +144,9 @@ class InterviewInfo(View):
                 allowedTriggers=allowed_triggers(interview.state),
             )
         if not update.provided_fields():
-            raise ApiError(400, "no fields supplied", fields=[{"field": "(body)", "message": "supply at least one field"}])
+            raise ApiError(
+                400, "no fields supplied", fields=[{"field": "(body)", "message": "supply at least one field"}]
+            )
         await publish_event(
             Envelope(
                 event_type=Topic.INFO_PROVIDED,

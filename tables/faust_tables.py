@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from faust.types import TableT
+from faust import Table
 from pydantic import BaseModel
 
 from app.codecs import PydanticCodec, Utf8
@@ -14,8 +14,8 @@ from tables.interview import Interview
 from tables.webhook_queue import WebhookQueue
 
 
-def _table(name: str, row: type[BaseModel], help: str) -> TableT[str, Any]:
-    table = app.Table(name, partitions=settings.partitions, help=help)
+def _table(name: str, row: type[BaseModel], help: str) -> Table[str, Any]:
+    table = cast(Table[str, Any], app.Table(name, partitions=settings.partitions, help=help))
     # Faust derives serializers from Record types only; rows here are pydantic models, so the
     # codecs are set before the store and changelog topic are built (both happen lazily at start).
     table.key_serializer = Utf8()

@@ -93,7 +93,9 @@ class Interview(WireModel):
             updated_at=at,
         )
         interview.history.append(
-            HistoryEntry(from_state=None, to_state=State.RECEIVED, trigger="created", event_id=event_id, actor=actor, at=at)
+            HistoryEntry(
+                from_state=None, to_state=State.RECEIVED, trigger="created", event_id=event_id, actor=actor, at=at
+            )
         )
         interview.version = 1
         return interview

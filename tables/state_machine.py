@@ -78,9 +78,7 @@ _FLOW: dict[State, dict[Trigger, State]] = {
 }
 
 TRANSITIONS: dict[State, dict[Trigger, State]] = {
-    state: (
-        {} if state in TERMINAL_STATES else {**_FLOW.get(state, {}), Trigger.CANCEL: State.CANCELLED}
-    )
+    state: ({} if state in TERMINAL_STATES else {**_FLOW.get(state, {}), Trigger.CANCEL: State.CANCELLED})
     for state in State
 }
 

@@ -43,7 +43,9 @@ class WebhookQueue(WireModel):
         del self.delivered[:-DELIVERED_KEPT]
 
     def mark_dead(self, pending: PendingDelivery, error: str, now: float) -> None:
-        self.dead.append(DeadDelivery(delivery=pending.delivery, attempts=pending.attempts, last_error=error, dead_at=now))
+        self.dead.append(
+            DeadDelivery(delivery=pending.delivery, attempts=pending.attempts, last_error=error, dead_at=now)
+        )
         del self.dead[:-DEAD_KEPT]
 
     @property

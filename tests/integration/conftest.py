@@ -306,9 +306,7 @@ class Kafka:
         finally:
             await producer.stop()
 
-    async def collect(
-        self, topic: str, done: Callable[[list[Any]], bool], timeout: float = 30.0
-    ) -> list[Any]:
+    async def collect(self, topic: str, done: Callable[[list[Any]], bool], timeout: float = 30.0) -> list[Any]:
         """Records of ``topic`` from the beginning until ``done(records)`` holds."""
         consumer = AIOKafkaConsumer(
             topic,

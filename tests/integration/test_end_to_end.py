@@ -83,7 +83,17 @@ async def test_complete_request_reaches_pending_with_a_signed_webhook(
     hook = await webhook_receiver.wait_for(interview_id, "interview.plan_generated")
     assert_signed(hook, "acme")
     body = hook.json
-    assert set(body) == {"event", "deliveryId", "runId", "interviewId", "tenantId", "candidateRef", "state", "timestamp", "data"}
+    assert set(body) == {
+        "event",
+        "deliveryId",
+        "runId",
+        "interviewId",
+        "tenantId",
+        "candidateRef",
+        "state",
+        "timestamp",
+        "data",
+    }
     assert (body["tenantId"], body["runId"], body["state"], body["candidateRef"]) == (
         "acme",
         accepted["runId"],
@@ -209,7 +219,11 @@ async def test_create_is_idempotent_on_external_id(api_for: Callable[[str], Api]
     await api.wait_state(first["interviewId"], "PENDING")
     status, second = await api.call("POST", "/api/v1/interviews", json=request)
     assert status == 202
-    assert (second["interviewId"], second["runId"], second["state"]) == (first["interviewId"], first["runId"], "PENDING")
+    assert (second["interviewId"], second["runId"], second["state"]) == (
+        first["interviewId"],
+        first["runId"],
+        "PENDING",
+    )
     # The same externalId under another tenant is another interview.
     status, other = await api_for("globex").call("POST", "/api/v1/interviews", json=request)
     assert status == 202 and other["interviewId"] != first["interviewId"]
