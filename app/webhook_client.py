@@ -6,9 +6,11 @@ a public address when the interview was created cannot be re-pointed at a privat
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -53,12 +55,23 @@ class WebhookClient:
             self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
         return self._session
 
+    def _check_literal_address(self, url: str) -> None:
+        """aiohttp skips the resolver for IP literals, so those are checked here."""
+        host = urlsplit(url).hostname or ""
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return  # a name: PolicyResolver checks what it resolves to
+        if not address_allowed(host, allow_private=self._allow_private):
+            raise UrlRefused(f"{host} is a refused address")
+
     async def deliver(self, delivery: WebhookDelivery, secret: str) -> None:
         """POST once; DeliveryFailed says whether trying again could help."""
         if delivery.url is None:
             raise DeliveryFailed("no callback URL", permanent=True)
         try:
             check_url_syntax(delivery.url)
+            self._check_literal_address(delivery.url)
         except UrlRefused as exc:
             raise DeliveryFailed(str(exc), permanent=True) from None
         body = delivery.body.encode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -227,3 +228,30 @@ async def test_create_is_idempotent_on_external_id(api_for: Callable[[str], Api]
     # The same externalId under another tenant is another interview.
     status, other = await api_for("globex").call("POST", "/api/v1/interviews", json=request)
     assert status == 202 and other["interviewId"] != first["interviewId"]
+
+
+async def test_failing_receiver_is_retried_with_the_same_delivery_id_without_blocking_the_workflow(
+    api_for: Callable[[str], Api], webhook_receiver: WebhookReceiver
+) -> None:
+    api = api_for("acme")
+    webhook_receiver.failing = True
+    try:
+        status, accepted = await api.call("POST", "/api/v1/interviews", json=COMPLETE_REQUEST)
+        assert status == 202
+        interview_id = accepted["interviewId"]
+        # The workflow does not wait for the receiver.
+        await api.wait_state(interview_id, "PENDING")
+        deadline = time.monotonic() + 30
+        while len(webhook_receiver.for_interview(interview_id)) < 3 and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+    finally:
+        webhook_receiver.failing = False
+    failed_attempts = webhook_receiver.for_interview(interview_id)
+    assert len(failed_attempts) >= 3
+    await asyncio.sleep(3)  # backoff is capped at 1 s in tests: the next retry succeeds
+    attempts = webhook_receiver.for_interview(interview_id)
+    assert len(attempts) > len(failed_attempts)
+    assert {a.headers["X-Webhook-Id"] for a in attempts} == {failed_attempts[0].json["deliveryId"]}
+    assert len({a.body for a in attempts}) == 1  # the same bytes every time
+    for attempt in attempts:
+        assert_signed(attempt, "acme")
