@@ -72,7 +72,8 @@ def validated_skills(skills: list[str], qualifications: list[str] = ()) -> list[
     """
     seen: set[str] = set()
     result: list[str] = []
-    for raw in skills or qualifications:
+    has_skills = any(s.strip() for s in skills)
+    for raw in skills if has_skills else qualifications:
         skill = " ".join(raw.split())
         if skill and skill.casefold() not in seen:
             seen.add(skill.casefold())

@@ -55,11 +55,11 @@ class StepContext:
     now: str  # envelope-format timestamp of this processing step
 
 
-def replay_if_duplicate(current: Interview | None, event_id: str) -> StepResult | None:
+def replay_if_duplicate(current: Interview | None, envelope: Envelope[Any]) -> StepResult | None:
     """A redelivered input changes nothing and re-sends exactly what it sent the first time."""
-    if current is None:
-        return None
-    processed = current.processed_event(event_id)
+    if current is None or current.tenant_id != envelope.tenant_id:
+        return None  # another tenant's event never replays this row's messages
+    processed = current.processed_event(envelope.id)
     if processed is None:
         return None
     return StepResult(interview=None, sent=list(processed.sent), duplicate=True)
@@ -194,7 +194,7 @@ def interview_requested(
     current: Interview | None, envelope: Envelope[InterviewRequested], ctx: StepContext
 ) -> StepResult:
     """RECEIVED -> INFO_NEEDED or VALIDATING_SKILLS, from a create request."""
-    if (replay := replay_if_duplicate(current, envelope.id)) is not None:
+    if (replay := replay_if_duplicate(current, envelope)) is not None:
         return replay
     if current is not None:
         # Create is idempotent: the same interview asked for twice is still one interview.
@@ -217,7 +217,7 @@ def interview_requested(
 
 def info_provided(current: Interview | None, envelope: Envelope[InfoProvided], ctx: StepContext) -> StepResult:
     """INFO_NEEDED -> VALIDATING_SKILLS (now complete) or INFO_NEEDED (still missing)."""
-    if (replay := replay_if_duplicate(current, envelope.id)) is not None:
+    if (replay := replay_if_duplicate(current, envelope)) is not None:
         return replay
     interview = _require(current, envelope)
     try:
@@ -248,7 +248,7 @@ async def skill_validation_requested(
     An interview nobody created (an outside gateway producing this topic directly) is created
     from the envelope, as if the gateway had run intake.
     """
-    if (replay := replay_if_duplicate(current, envelope.id)) is not None:
+    if (replay := replay_if_duplicate(current, envelope)) is not None:
         return replay
     request = envelope.payload
     if current is None:
@@ -294,7 +294,7 @@ async def skill_validation_requested(
 
 def plan_generated(current: Interview | None, envelope: Envelope[PlanGenerated], ctx: StepContext) -> StepResult:
     """GENERATING_PLAN -> PENDING, or APPROVED for a tenant that auto-approves plans."""
-    if (replay := replay_if_duplicate(current, envelope.id)) is not None:
+    if (replay := replay_if_duplicate(current, envelope)) is not None:
         return replay
     interview = _require(current, envelope)
     trigger = Trigger.PLAN_AUTO_APPROVED if ctx.tenant and ctx.tenant.auto_approve_plans else Trigger.PLAN_GENERATED

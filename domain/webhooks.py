@@ -129,11 +129,12 @@ def address_allowed(address: str, *, allow_private: bool) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    if ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved:
+    if ip.is_link_local or ip.is_multicast or ip.is_unspecified:
         return False
-    if ip.is_loopback or ip.is_private or not ip.is_global:
+    # Loopback first: Python also counts ::1 as reserved, and loopback is what local runs allow.
+    if ip.is_loopback or ip.is_private:
         return allow_private
-    return True
+    return ip.is_global and not ip.is_reserved
 
 
 def backoff_seconds(attempt: int, *, base: float, cap: float, rng: random.Random | None = None) -> float:

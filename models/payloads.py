@@ -58,7 +58,7 @@ class InterviewDetails(WireModel):
     duration_minutes: int | None = Field(default=None, gt=0, le=480)
 
     def merged_with(self, update: InterviewDetailsUpdate) -> InterviewDetails:
-        return self.model_copy(update=update.model_dump(exclude_unset=True, exclude_none=True))
+        return self.model_copy(update=update.details_supplied())
 
 
 class InterviewDetailsUpdate(WireModel):
@@ -74,10 +74,14 @@ class InterviewDetailsUpdate(WireModel):
     job_description: str | None = Field(default=None, max_length=100_000)
     duration_minutes: int | None = Field(default=None, gt=0, le=480)
 
+    def details_supplied(self) -> dict[str, object]:
+        """The interview fields this update sets (not who sent it or other metadata)."""
+        own = set(InterviewDetailsUpdate.model_fields)
+        return self.model_dump(include=own, exclude_unset=True, exclude_none=True)
+
     def provided_fields(self) -> list[str]:
-        return sorted(
-            self.model_fields[name].alias or name for name in self.model_dump(exclude_unset=True, exclude_none=True)
-        )
+        fields = InterviewDetailsUpdate.model_fields
+        return sorted(fields[name].alias or name for name in self.details_supplied())
 
 
 # --- internal command topics (HTTP -> stream) ---------------------------------------------
