@@ -2,24 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from faust.types import StreamT
-
-from agents.runtime import apply_step, workflow_events
-from app import topics
-from app.main import app
+from agents.runtime import step_agent
 from domain import steps
 from models.topics import Topic
 
-
-@app.agent(topics.workflow[Topic.INTERVIEW_REQUESTED], name="intake-requested")
-async def interview_requested(stream: StreamT[Any]) -> None:
-    async for event, envelope in workflow_events(stream):
-        await apply_step(event, envelope, steps.interview_requested)
-
-
-@app.agent(topics.workflow[Topic.INFO_PROVIDED], name="intake-info-provided")
-async def info_provided(stream: StreamT[Any]) -> None:
-    async for event, envelope in workflow_events(stream):
-        await apply_step(event, envelope, steps.info_provided)
+step_agent(Topic.INTERVIEW_REQUESTED, steps.interview_requested, name="intake-requested")
+step_agent(Topic.INFO_PROVIDED, steps.info_provided, name="intake-info-provided")

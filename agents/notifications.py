@@ -1,4 +1,4 @@
-"""Notifications: interview.info_needed / info_completed -> the webhooks of the same names."""
+"""Notifications: interview.info_needed / info_completed -> the notifications table and the webhooks."""
 
 from __future__ import annotations
 
@@ -6,20 +6,35 @@ from typing import Any
 
 from faust.types import StreamT
 
-from agents.runtime import apply_step, workflow_events
+from agents.runtime import dead_letter, send_all, step_context, workflow_events
 from app import topics
 from app.main import app
 from domain import steps
+from models.codec import BadMessage, Reason
 from models.topics import Topic
+from tables.faust_tables import interviews, notifications
 
 
-@app.agent(topics.workflow[Topic.INFO_NEEDED], name="notifications-info-needed")
-async def info_needed(stream: StreamT[Any]) -> None:
+async def notify_each(stream: StreamT[Any]) -> None:
     async for event, envelope in workflow_events(stream):
-        await apply_step(event, envelope, steps.notification)
+        try:
+            result = steps.notification(
+                interviews.get(envelope.interview_id),
+                notifications.get(envelope.interview_id),
+                envelope,
+                step_context(event, envelope),
+            )
+        except BadMessage as exc:
+            await dead_letter(event, exc, envelope)
+            continue
+        except Exception as exc:  # a bug must not stop the partition
+            await dead_letter(event, BadMessage(Reason.PROCESSING_FAILED, f"{type(exc).__name__}: {exc}"), envelope)
+            continue
+        if result.log is not None:
+            notifications[envelope.interview_id] = result.log
+        await send_all(result.sent)
 
 
-@app.agent(topics.workflow[Topic.INFO_COMPLETED], name="notifications-info-completed")
-async def info_completed(stream: StreamT[Any]) -> None:
-    async for event, envelope in workflow_events(stream):
-        await apply_step(event, envelope, steps.notification)
+for topic in (Topic.INFO_NEEDED, Topic.INFO_COMPLETED):
+    # One agent per topic (each its own stream); the loop body is shared.
+    app.agent(topics.workflow[topic], name=f"notifications-{topic}")(notify_each)

@@ -1,24 +1,33 @@
-"""Planner: skill.validation.requested -> the planner Runnable -> plan.generated."""
+"""Planner: skill validation, a retried rejection or a revision -> the planner Runnable -> plan.generated.
+
+The planner consumes approval.rejected itself (SPEC section 3): the rejection and the re-plan it
+may ask for are one step on one row, so nothing can come between them.
+"""
 
 from __future__ import annotations
 
-from functools import partial
-from typing import Any
-
-from faust.types import StreamT
-
-from agents.runtime import apply_step, workflow_events
-from app import topics
-from app.main import app
+from agents.runtime import thinking_agent
+from app.settings import settings
 from domain import steps
 from domain.planner import build_planner
 from models.topics import Topic
 
-planner_runnable = build_planner()
+planner_runnable = build_planner(settings.planner_model)
 
-
-@app.agent(topics.workflow[Topic.SKILL_VALIDATION_REQUESTED], name="planner")
-async def plan_interviews(stream: StreamT[Any]) -> None:
-    step = partial(steps.skill_validation_requested, planner=planner_runnable)
-    async for event, envelope in workflow_events(stream):
-        await apply_step(event, envelope, step)
+thinking_agent(
+    Topic.SKILL_VALIDATION_REQUESTED,
+    steps.skill_validation_requested,
+    planner_runnable,
+    steps.plan_ready,
+    name="planner",
+)
+thinking_agent(
+    Topic.APPROVAL_REJECTED, steps.plan_rejected, planner_runnable, steps.plan_ready, name="planner-rejections"
+)
+thinking_agent(
+    Topic.MODIFICATION_REQUESTED,
+    steps.modification_requested,
+    planner_runnable,
+    steps.plan_ready,
+    name="planner-revisions",
+)

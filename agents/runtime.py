@@ -8,27 +8,31 @@ an exception in an agent would make Faust ack and skip the message silently.
 
 from __future__ import annotations
 
-import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from aiokafka.partitioner import murmur2
 from faust.types import EventT, StreamT
+from langchain_core.runnables import Runnable
 
 from app import topics
+from app.main import app
 from app.settings import settings
 from domain.steps import StepContext, StepResult
+from domain.thinking import Thought
 from models.base import utc_timestamp
 from models.codec import BadMessage, Reason, complete_envelope
 from models.deadletter import DeadLetter
 from models.envelope import Envelope, derived_id
+from models.topics import Topic
 from tables.faust_tables import interviews
 from tables.interview import Interview, SentMessage
 
 log = logging.getLogger(__name__)
 
-Step = Callable[[Interview | None, Envelope[Any], StepContext], StepResult | Awaitable[StepResult]]
+Step = Callable[[Interview | None, Envelope[Any], StepContext], StepResult]
 
 
 def partition_for(key: str, partitions: int) -> int:
@@ -113,17 +117,28 @@ async def workflow_events(stream: StreamT[Any]) -> AsyncIterator[tuple[EventT[An
 
 async def send_all(sent: list[SentMessage]) -> None:
     for message in sent:
-        await topics.by_name[message.topic].send(key=message.key, value=message.value.encode())
+        headers = [(name, value.encode()) for name, value in message.headers.items()] or None
+        await topics.by_name[message.topic].send(key=message.key, value=message.value.encode(), headers=headers)
+
+
+def step_context(event: EventT[Any], envelope: Envelope[Any]) -> StepContext:
+    headers = {name: value.decode(errors="replace") for name, value in header_items(event.message.headers)}
+    return StepContext(
+        tenant=settings.tenants.get(envelope.tenant_id),
+        now=utc_timestamp(),
+        access=settings.access_link,
+        headers=headers,
+    )
 
 
 async def apply_step(event: EventT[Any], envelope: Envelope[Any], step: Step) -> StepResult | None:
-    """Run ``step`` on the interview row; write it back, send what it produced, dead-letter refusals."""
+    """Run ``step`` on the interview row; write it back, send what it produced, dead-letter refusals.
+
+    Steps are synchronous: the row is read, changed and written with no await in between, so
+    the agents of other topics never interleave a write to the same interview.
+    """
     try:
-        tenant = settings.tenants.get(envelope.tenant_id)
-        context = StepContext(tenant=tenant, now=utc_timestamp())
-        result = step(interviews.get(envelope.interview_id), envelope, context)
-        if inspect.isawaitable(result):
-            result = await result
+        result = step(interviews.get(envelope.interview_id), envelope, step_context(event, envelope))
     except BadMessage as exc:
         await dead_letter(event, exc, envelope)
         return None
@@ -137,3 +152,50 @@ async def apply_step(event: EventT[Any], envelope: Envelope[Any], step: Step) ->
     if result.dead_letter is not None:
         await dead_letter(event, result.dead_letter, envelope)
     return result
+
+
+async def think(
+    event: EventT[Any],
+    envelope: Envelope[Any],
+    begin: Step,
+    runnable: Runnable[Any, Thought[Any]],
+    ready: Callable[..., StepResult],
+) -> None:
+    """A step that needs a model: ``begin`` (row write), the model call, ``ready`` (row write).
+
+    The model runs with no row held, so a cancel arriving meanwhile is applied at once and the
+    late result is dropped by ``ready``. A failure of the model and its fallback dead-letters the
+    event; replaying it resumes the run.
+    """
+    started = await apply_step(event, envelope, begin)
+    if started is None or started.work is None:
+        return
+    try:
+        thought = await runnable.ainvoke(started.work)
+    except Exception as exc:
+        log.exception("%s run failed on %s", runnable.get_name(), envelope.event_id)
+        await dead_letter(event, BadMessage(Reason.PROCESSING_FAILED, f"{type(exc).__name__}: {exc}"), envelope)
+        return
+    await apply_step(event, envelope, partial(ready, thought=thought))
+
+
+def step_agent(topic: Topic, step: Step, *, name: str) -> None:
+    """Register the agent that applies ``step`` to every good event of ``topic``."""
+
+    async def apply_each(stream: StreamT[Any]) -> None:
+        async for event, envelope in workflow_events(stream):
+            await apply_step(event, envelope, step)
+
+    app.agent(topics.workflow[topic], name=name)(apply_each)
+
+
+def thinking_agent(
+    topic: Topic, begin: Step, runnable: Runnable[Any, Thought[Any]], ready: Callable[..., StepResult], *, name: str
+) -> None:
+    """Register the agent that runs ``think`` for every good event of ``topic``."""
+
+    async def think_each(stream: StreamT[Any]) -> None:
+        async for event, envelope in workflow_events(stream):
+            await think(event, envelope, begin, runnable, ready)
+
+    app.agent(topics.workflow[topic], name=name)(think_each)

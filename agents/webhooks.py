@@ -1,6 +1,7 @@
 """Webhook delivery: its own stream, so a slow or failing receiver never holds up the workflow.
 
-Deliveries for one interview are sent in the order their transitions happened. The first attempt
+Deliveries for one interview are sent in the order their transitions happened (the queue puts
+numbered deliveries back in order, see tables/webhook_queue.py). The first attempt
 is made as the delivery arrives; a failure parks it (and everything after it for that interview)
 in the webhook-queues table. A timer sends a tick through the same topic when a parked delivery
 is due, so retries are table writes inside the owning partition's stream, as Faust requires.
@@ -24,7 +25,7 @@ from app.webhook_client import DeliveryFailed, WebhookClient
 from domain.webhooks import WebhookDelivery, backoff_seconds
 from models.codec import BadMessage, Reason
 from tables.faust_tables import webhook_queues
-from tables.webhook_queue import PendingDelivery, WebhookQueue
+from tables.webhook_queue import WebhookQueue
 
 log = logging.getLogger(__name__)
 
@@ -86,22 +87,25 @@ async def deliver_webhooks(stream: StreamT[Any]) -> None:
             await dead_letter(event, BadMessage(Reason.SCHEMA, f"not a webhook delivery: {exc}"))
             continue
         queue = webhook_queues.get(interview_id) or WebhookQueue()
+        now = time.time()
         if delivery is not None:
-            if queue.knows(delivery.delivery_id):
+            if not queue.accept(delivery, now):
                 continue  # a redelivered follow-on: already sent or queued
-            queue.pending.append(PendingDelivery(delivery=delivery))
         else:
             _ticked.pop(interview_id, None)
+        if queue.release_overdue(now, settings.webhook_order_hold_seconds):
+            log.warning("webhooks for %s released without a missing predecessor", interview_id)
         try:
-            await _attempt(queue, event, time.time())
+            await _attempt(queue, event, now)
         except Exception as exc:  # never let one receiver's surprise stop the stream
             log.exception("webhook delivery for %s failed unexpectedly", interview_id)
             await dead_letter(event, BadMessage(Reason.PROCESSING_FAILED, f"{type(exc).__name__}: {exc}"))
         webhook_queues[interview_id] = queue
-        if queue.next_due is None:
+        next_due = queue.next_due(settings.webhook_order_hold_seconds)
+        if next_due is None:
             _due.pop(interview_id, None)
         else:
-            _due[interview_id] = queue.next_due
+            _due[interview_id] = next_due
 
 
 @app.timer(TICK_SCAN_SECONDS)
@@ -117,5 +121,6 @@ async def send_due_ticks() -> None:
 async def rescan_pending() -> None:
     """Pick up parked deliveries this process did not queue itself (restart, rebalance)."""
     for interview_id, queue in list(webhook_queues.items()):
-        if queue.next_due is not None:
-            _due.setdefault(interview_id, queue.next_due)
+        next_due = queue.next_due(settings.webhook_order_hold_seconds)
+        if next_due is not None:
+            _due.setdefault(interview_id, next_due)

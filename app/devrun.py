@@ -60,6 +60,7 @@ def main() -> int:
 interview-streams worker is ready (broker {settings.broker})
   API          {base}/api/v1/interviews
   health       {base}/health/ready
+  workflows    {base}/api/v1/admin/metrics/workflows   (X-API-Key: the admin key)
   tenant       X-Tenant-ID: {tenant}
   dev API key  X-API-Key: {key}
   admin key    ADMIN_API_KEY (default dev-admin-key-change-me)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from domain.access import AccessLinkSettings
 from domain.tenants import DEV_TENANTS, Tenants
+from domain.thinking import ModelSettings, model_settings_from_env
 
 
 def _flag(name: str) -> bool:
@@ -26,6 +28,10 @@ class Settings:
     webhook_retry_seconds: float
     webhook_backoff_base_seconds: float
     webhook_backoff_cap_seconds: float
+    webhook_order_hold_seconds: float
+    access_link: AccessLinkSettings
+    planner_model: ModelSettings
+    assessor_model: ModelSettings
 
     @property
     def broker_urls(self) -> list[str]:
@@ -48,6 +54,13 @@ class Settings:
             webhook_retry_seconds=float(env("WEBHOOK_RETRY_SECONDS", "3600")),
             webhook_backoff_base_seconds=float(env("WEBHOOK_BACKOFF_BASE_SECONDS", "1")),
             webhook_backoff_cap_seconds=float(env("WEBHOOK_BACKOFF_CAP_SECONDS", "300")),
+            webhook_order_hold_seconds=float(env("WEBHOOK_ORDER_HOLD_SECONDS", "10")),
+            access_link=AccessLinkSettings(
+                secret=env("ACCESS_LINK_SECRET", AccessLinkSettings.secret),
+                base_url=env("ACCESS_LINK_BASE_URL", AccessLinkSettings.base_url),
+            ),
+            planner_model=model_settings_from_env(os.environ, "PLANNER"),
+            assessor_model=model_settings_from_env(os.environ, "ASSESSOR"),
         )
 
 

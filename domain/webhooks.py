@@ -58,6 +58,8 @@ class WebhookDelivery(WireModel):
     url: str | None
     body: str
     created_at: str
+    # Position among this interview's webhooks (1, 2, ...); None for deliveries outside that order.
+    sequence: int | None = None
 
 
 def webhook_body(

@@ -13,6 +13,8 @@ from models.payloads import (
     ApprovalApproved,
     ApprovalRejected,
     AssessmentCompleted,
+    AssessmentReviewed,
+    CancelRequested,
     InfoCompleted,
     InfoNeeded,
     InfoProvided,
@@ -38,6 +40,8 @@ PAYLOAD_MODELS: dict[str, type[BaseModel]] = {
     Topic.MODIFICATION_REQUESTED: ModificationRequested,
     Topic.INTERVIEW_COMPLETED: InterviewCompleted,
     Topic.ASSESSMENT_COMPLETED: AssessmentCompleted,
+    Topic.ASSESSMENT_REVIEWED: AssessmentReviewed,
+    Topic.CANCEL_REQUESTED: CancelRequested,
 }
 
 
@@ -63,6 +67,7 @@ class Reason(StrEnum):
     KEY_MISMATCH = "key_mismatch"
     UNKNOWN_INTERVIEW = "unknown_interview"
     TRANSITION_FORBIDDEN = "transition_forbidden"
+    STALE_REFERENCE = "stale_reference"
     PROCESSING_FAILED = "processing_failed"
     WEBHOOK_FAILED = "webhook_failed"
 

@@ -180,3 +180,22 @@ class AssessmentCompleted(WireModel):
     recommendation: Recommendation
     competency_scores: list[CompetencyScore]
     summary: str
+
+
+# --- internal command topics for decisions the contract names no topic for ------------------
+
+
+class AssessmentReviewed(WireModel):
+    """interview.assessment_reviewed: a person approves or rejects the assessment."""
+
+    assessment_id: NonEmptyStr
+    approved: bool
+    reviewed_by: NonEmptyStr
+    comment: str | None = Field(default=None, max_length=10_000)
+
+
+class CancelRequested(WireModel):
+    """interview.cancel_requested: DELETE /api/v1/interviews/{id}, or any producer."""
+
+    cancelled_by: NonEmptyStr
+    reason: str | None = Field(default=None, max_length=10_000)

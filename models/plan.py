@@ -20,3 +20,4 @@ class Plan(WireModel):
     competencies: list[Competency] = Field(min_length=1)
     duration_minutes: int = Field(gt=0)
     greeting: str
+    revision_instructions: str | None = None  # the recruiter's, when this plan revises another

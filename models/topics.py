@@ -19,6 +19,8 @@ class Topic(StrEnum):
     # Commands the HTTP API turns into events, so that only streams write tables.
     INTERVIEW_REQUESTED = "interview.requested"
     INFO_PROVIDED = "interview.info_provided"
+    ASSESSMENT_REVIEWED = "interview.assessment_reviewed"
+    CANCEL_REQUESTED = "interview.cancel_requested"
     # Webhook deliveries waiting to be sent (keyed by interviewId, so per-interview order holds).
     WEBHOOK_OUTBOX = "webhooks.outbox"
     DEADLETTER = "events.deadletter"
@@ -36,4 +38,6 @@ WORKFLOW_TOPICS: tuple[Topic, ...] = (
     Topic.MODIFICATION_REQUESTED,
     Topic.INTERVIEW_COMPLETED,
     Topic.ASSESSMENT_COMPLETED,
+    Topic.ASSESSMENT_REVIEWED,
+    Topic.CANCEL_REQUESTED,
 )

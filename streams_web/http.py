@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import hmac
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -14,6 +16,7 @@ from app.settings import settings
 from domain.tenants import TenantSettings
 from models.codec import MAX_MESSAGE_BYTES, field_errors
 
+log = logging.getLogger(__name__)
 ModelT = TypeVar("ModelT", bound=BaseModel)
 MAX_BODY_BYTES = MAX_MESSAGE_BYTES
 
@@ -44,7 +47,7 @@ Handler = Callable[..., Awaitable[web.StreamResponse]]
 
 
 def api(handler: Handler) -> Handler:
-    """Turn ApiError into its JSON response."""
+    """Turn ApiError into its JSON response, and a bug into a JSON 500 that is logged."""
 
     @functools.wraps(handler)
     async def wrapper(*args: Any, **kwargs: Any) -> web.StreamResponse:
@@ -52,6 +55,9 @@ def api(handler: Handler) -> Handler:
             return await handler(*args, **kwargs)
         except ApiError as exc:
             return json_response(exc.body, exc.status)
+        except Exception:
+            log.exception("request failed in %s", handler.__qualname__)
+            return json_response({"error": "internal", "message": "internal error; see the worker log"}, 500)
 
     return wrapper
 
@@ -62,6 +68,13 @@ def authenticate(request: web.Request) -> tuple[str, TenantSettings]:
     if tenant is None or tenant_id is None:
         raise ApiError(401, "missing or wrong X-API-Key / X-Tenant-ID")
     return tenant_id, tenant
+
+
+def authenticate_admin(request: web.Request) -> None:
+    """Admin paths: X-API-Key must be ADMIN_API_KEY (no tenant header needed)."""
+    given = request.headers.get("X-API-Key", "")
+    if not hmac.compare_digest(given.encode(), settings.admin_api_key.encode()):
+        raise ApiError(401, "missing or wrong admin X-API-Key")
 
 
 async def read_model(request: web.Request, model: type[ModelT]) -> ModelT:

@@ -19,25 +19,13 @@ from models.base import utc_timestamp
 from models.envelope import Envelope, derived_id, new_event_id, new_run_id
 from models.payloads import InfoProvided, InterviewDetails, InterviewRequested
 from models.topics import Topic
+from streams_web import commands
 from streams_web.http import ApiError, api, authenticate, json_response, read_model
-from tables.faust_tables import interviews
+from streams_web.rows import interview_view, require_trigger, tenant_interview
+from tables.faust_tables import interviews, notifications
 from tables.interview import Interview
-from tables.state_machine import State, Trigger, allowed_triggers
-
-
-def tenant_interview(tenant_id: str, interview_id: str) -> Interview:
-    """The row, or 404 when it is absent or belongs to another tenant (the two look the same)."""
-    interview: Interview | None = interviews.get(interview_id)
-    if interview is None or interview.tenant_id != tenant_id:
-        raise ApiError(404, f"interview {interview_id} not found")
-    return interview
-
-
-def interview_view(interview: Interview) -> dict[str, Any]:
-    body = interview.to_wire()
-    for internal in ("processed", "history", "rejectedTriggers"):
-        body.pop(internal, None)
-    return body
+from tables.notifications import NotificationLog
+from tables.state_machine import State, Trigger
 
 
 def _check_callback(url: str | None) -> None:
@@ -111,6 +99,10 @@ class InterviewResource(View):
         tenant_id, _ = authenticate(request)
         return json_response(interview_view(tenant_interview(tenant_id, interview_id)))
 
+    @api
+    async def delete(self, request: web.Request, interview_id: str) -> web.Response:
+        return await commands.cancel(request, interview_id)
+
 
 @app.page("/api/v1/interviews/{interview_id}/history")
 class InterviewHistory(View):
@@ -136,13 +128,7 @@ class InterviewInfo(View):
         tenant_id, _ = authenticate(request)
         interview = tenant_interview(tenant_id, interview_id)
         update = await read_model(request, InfoProvided)
-        if Trigger.INFO_COMPLETED not in allowed_triggers(interview.state):
-            raise ApiError(
-                409,
-                f"interview is {interview.state}; supplying info is only allowed in {State.INFO_NEEDED}",
-                state=interview.state,
-                allowedTriggers=allowed_triggers(interview.state),
-            )
+        require_trigger(interview, Trigger.INFO_COMPLETED)
         if not update.provided_fields():
             raise ApiError(
                 400, "no fields supplied", fields=[{"field": "(body)", "message": "supply at least one field"}]
@@ -169,3 +155,14 @@ class InterviewInfo(View):
             },
             202,
         )
+
+
+@app.page("/api/v1/interviews/{interview_id}/notifications")
+class InterviewNotifications(View):
+    @api
+    async def get(self, request: web.Request, interview_id: str) -> web.Response:
+        tenant_id, _ = authenticate(request)
+        interview = tenant_interview(tenant_id, interview_id)
+        log: NotificationLog | None = notifications.get(interview_id)
+        items = [n.to_wire() for n in log.notifications] if log else []
+        return json_response({"interviewId": interview.interview_id, "notifications": items})

@@ -11,6 +11,7 @@ from app.codecs import PydanticCodec, Utf8
 from app.main import app
 from app.settings import settings
 from tables.interview import Interview
+from tables.notifications import NotificationLog
 from tables.webhook_queue import WebhookQueue
 
 
@@ -25,3 +26,4 @@ def _table(name: str, row: type[BaseModel], help: str) -> Table[str, Any]:
 
 interviews = _table("interviews", Interview, "Interview rows keyed by interviewId.")
 webhook_queues = _table("webhook-queues", WebhookQueue, "Per-interview webhook deliveries: pending, delivered, dead.")
+notifications = _table("notifications", NotificationLog, "Per-interview notifications sent to the recruiter.")

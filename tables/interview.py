@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from domain.access import AccessLink
+from domain.thinking import RunReport
 from models.base import WireModel
-from models.payloads import DataQuality, InterviewDetails, MissingField
+from models.payloads import AssessmentCompleted, DataQuality, InterviewDetails, MissingField
 from models.plan import Plan
 from tables.state_machine import TERMINAL_STATES, State, Trigger, next_state
 
@@ -22,6 +24,7 @@ class HistoryEntry(WireModel):
     event_id: str
     actor: str
     at: str
+    note: str | None = None  # the comment, reason or instructions that came with the trigger
 
 
 class RejectedTrigger(WireModel):
@@ -41,11 +44,23 @@ class SentMessage(WireModel):
     topic: str
     key: str
     value: str
+    headers: dict[str, str] = Field(default_factory=dict)
 
 
 class ProcessedEvent(WireModel):
     event_id: str
     sent: list[SentMessage] = Field(default_factory=list)
+    # False while a planner or assessor run started by this event is still under way: a
+    # redelivery then re-sends what was sent so far and runs the model again.
+    done: bool = True
+
+
+class Completion(WireModel):
+    """What the interview edge reported when the interview ended (the transcript goes to the assessor)."""
+
+    session_id: str | None = None
+    ended_at: str
+    transcript_lines: int
 
 
 class Interview(WireModel):
@@ -62,6 +77,19 @@ class Interview(WireModel):
     data_quality: DataQuality | None = None
     plan: Plan | None = None
     validated_skills: list[str] = Field(default_factory=list)
+    plan_run: RunReport | None = None
+    # The plan / assessment a planner or assessor run is producing; results for any other id
+    # (a plan the recruiter already replaced, say) are stale and not applied.
+    pending_plan_id: str | None = None
+    pending_assessment_id: str | None = None
+    superseded_plan_ids: list[str] = Field(default_factory=list)
+    access_link: AccessLink | None = None
+    completion: Completion | None = None
+    assessment: AssessmentCompleted | None = None
+    assessment_run: RunReport | None = None
+    # Webhooks are numbered per interview as transitions produce them, so the webhook agent
+    # can deliver them in transition order whichever agent queued them first.
+    webhook_sequence: int = 0
     history: list[HistoryEntry] = Field(default_factory=list)
     rejected_triggers: list[RejectedTrigger] = Field(default_factory=list)
     processed: list[ProcessedEvent] = Field(default_factory=list)
@@ -104,11 +132,19 @@ class Interview(WireModel):
     def is_terminal(self) -> bool:
         return self.state in TERMINAL_STATES
 
-    def apply(self, trigger: Trigger, *, event_id: str, actor: str, at: str) -> None:
+    def apply(self, trigger: Trigger, *, event_id: str, actor: str, at: str, note: str | None = None) -> None:
         """Move to the state ``trigger`` leads to and record it; TransitionNotAllowed if forbidden."""
         target = next_state(self.state, trigger)
         self.history.append(
-            HistoryEntry(from_state=self.state, to_state=target, trigger=trigger, event_id=event_id, actor=actor, at=at)
+            HistoryEntry(
+                from_state=self.state,
+                to_state=target,
+                trigger=trigger,
+                event_id=event_id,
+                actor=actor,
+                at=at,
+                note=note,
+            )
         )
         self.state = target
         self.version += 1
@@ -123,6 +159,15 @@ class Interview(WireModel):
     def processed_event(self, event_id: str) -> ProcessedEvent | None:
         return next((p for p in self.processed if p.event_id == event_id), None)
 
-    def mark_processed(self, event_id: str, sent: list[SentMessage]) -> None:
-        self.processed.append(ProcessedEvent(event_id=event_id, sent=sent))
+    def mark_processed(self, event_id: str, sent: list[SentMessage], *, done: bool = True) -> None:
+        existing = self.processed_event(event_id)
+        if existing is not None:
+            existing.sent.extend(sent)
+            existing.done = done
+            return
+        self.processed.append(ProcessedEvent(event_id=event_id, sent=sent, done=done))
         del self.processed[:-PROCESSED_WINDOW]
+
+    def next_webhook_sequence(self) -> int:
+        self.webhook_sequence += 1
+        return self.webhook_sequence

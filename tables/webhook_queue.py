@@ -1,4 +1,10 @@
-"""Per-interview webhook queue: deliveries wait here, in order, until sent or given up."""
+"""Per-interview webhook queue: deliveries wait here, in transition order, until sent or given up.
+
+Deliveries are numbered per interview when the transition happens (``sequence``), but different
+agents queue them, so number 3 can arrive before number 2. A delivery that arrives ahead of a
+missing one is held until the gap fills; if it does not fill within the hold time (its event was
+dead-lettered, say) the held ones are released anyway, so a lost predecessor never blocks the rest.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ DEAD_KEPT = 50
 
 class PendingDelivery(WireModel):
     delivery: WebhookDelivery
+    queued_at: float = 0.0
     attempts: int = 0
     first_attempt_at: float | None = None
     next_attempt_at: float = 0.0
@@ -27,7 +34,9 @@ class DeadDelivery(WireModel):
 
 
 class WebhookQueue(WireModel):
-    pending: list[PendingDelivery] = Field(default_factory=list)
+    pending: list[PendingDelivery] = Field(default_factory=list)  # released, in sending order
+    held: list[PendingDelivery] = Field(default_factory=list)  # arrived ahead of a lower sequence
+    last_sequence: int = 0  # the highest sequence released to ``pending``
     delivered: list[str] = Field(default_factory=list)
     dead: list[DeadDelivery] = Field(default_factory=list)
 
@@ -35,8 +44,41 @@ class WebhookQueue(WireModel):
         return (
             delivery_id in self.delivered
             or any(p.delivery.delivery_id == delivery_id for p in self.pending)
+            or any(p.delivery.delivery_id == delivery_id for p in self.held)
             or any(d.delivery.delivery_id == delivery_id for d in self.dead)
         )
+
+    def accept(self, delivery: WebhookDelivery, now: float) -> bool:
+        """Queue a delivery in its place; False when it is already known (a redelivery)."""
+        if self.knows(delivery.delivery_id):
+            return False
+        arrived = PendingDelivery(delivery=delivery, queued_at=now)
+        sequence = delivery.sequence
+        if sequence is None or sequence <= self.last_sequence + 1:
+            self._release(arrived)
+            self._release_held(up_to_gap=True)
+        else:
+            self.held.append(arrived)
+            self.held.sort(key=lambda p: p.delivery.sequence or 0)
+        return True
+
+    def release_overdue(self, now: float, hold_seconds: float) -> bool:
+        """Give up waiting for a missing predecessor once the oldest held delivery waited too long."""
+        if not self.held or min(p.queued_at for p in self.held) + hold_seconds > now:
+            return False
+        self._release_held(up_to_gap=False)
+        return True
+
+    def _release(self, pending: PendingDelivery) -> None:
+        self.pending.append(pending)
+        self.last_sequence = max(self.last_sequence, pending.delivery.sequence or 0)
+
+    def _release_held(self, *, up_to_gap: bool) -> None:
+        while self.held:
+            sequence = self.held[0].delivery.sequence or 0
+            if up_to_gap and sequence > self.last_sequence + 1:
+                return
+            self._release(self.held.pop(0))
 
     def mark_delivered(self, delivery_id: str) -> None:
         self.delivered.append(delivery_id)
@@ -48,6 +90,9 @@ class WebhookQueue(WireModel):
         )
         del self.dead[:-DEAD_KEPT]
 
-    @property
-    def next_due(self) -> float | None:
-        return self.pending[0].next_attempt_at if self.pending else None
+    def next_due(self, hold_seconds: float) -> float | None:
+        """When this queue next needs attention: its head is due, or held ones stop waiting."""
+        due = [self.pending[0].next_attempt_at] if self.pending else []
+        if self.held:
+            due.append(min(p.queued_at for p in self.held) + hold_seconds)
+        return min(due) if due else None

@@ -32,11 +32,11 @@ def request(**changes: Any) -> PlanRequest:
 
 
 def plan_of(req: PlanRequest) -> Plan:
-    return build_planner().invoke(req)
+    return build_planner().invoke(req).output
 
 
 def aplan_of(req: PlanRequest) -> Plan:
-    return asyncio.run(build_planner().ainvoke(req))
+    return asyncio.run(build_planner().ainvoke(req)).output
 
 
 @pytest.mark.parametrize("run", [plan_of, aplan_of], ids=["invoke", "ainvoke"])
@@ -154,3 +154,35 @@ def test_greeting_names_candidate_position_and_skills() -> None:
 def test_nothing_to_plan_is_an_error(run: Any, skills: list[str], qualifications: list[str]) -> None:
     with pytest.raises(ValueError, match="nothing to plan"):
         run(request(skills=skills, qualifications=qualifications))
+
+
+@pytest.mark.parametrize("run", ["invoke", "ainvoke"])
+def test_offline_planner_reports_an_offline_run(run: str) -> None:
+    planner = build_planner()
+    thought = planner.invoke(request()) if run == "invoke" else asyncio.run(planner.ainvoke(request()))
+
+    assert thought.output == plan_of(request())
+    assert thought.report.agent == "planner"
+    assert thought.report.model == "offline"
+    assert thought.report.fallback_used is False
+    assert thought.report.tokens_used == 0
+    assert [step.node for step in thought.report.steps] == ["offline"]
+
+
+def test_a_revised_plan_carries_the_instructions_in_every_competency() -> None:
+    original = plan_of(request())
+    revised = plan_of(request(instructions="  More depth on   testing  "))
+
+    assert original.revision_instructions is None
+    assert revised.revision_instructions == "More depth on testing"
+    assert revised != original
+    assert [c.name for c in revised.competencies] == [c.name for c in original.competencies]
+    for before, after in zip(original.competencies, revised.competencies, strict=True):
+        assert after.questions[:-1] == before.questions
+        assert "More depth on testing" in after.questions[-1]
+        assert before.name in after.questions[-1]
+    assert plan_of(request(instructions="  More depth on   testing  ")) == revised
+
+
+def test_blank_instructions_are_no_revision() -> None:
+    assert plan_of(request(instructions="   ")) == plan_of(request())

@@ -1,95 +1,34 @@
-"""The workflow steps as pure functions (domain/steps.py): row + event -> new row + messages to send."""
+"""Intake and planning steps (domain/steps): row + event -> new row + messages to send."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-from domain.planner import build_planner
-from domain.steps import (
-    StepContext,
-    StepResult,
-    info_provided,
-    interview_requested,
-    plan_generated,
-    skill_validation_requested,
+from steps_support import (
+    INTERVIEW_ID,
+    LONG_DESCRIPTION,
+    ROOT,
+    TENANT_ID,
+    ctx,
+    decoded,
+    envelope,
+    new_row,
+    requested,
+    run_planner,
 )
-from domain.tenants import TenantSettings
+
+from domain.steps import info_provided, interview_requested, plan_generated
 from domain.webhooks import WebhookDelivery, WebhookEvent
-from models.base import utc_timestamp
 from models.codec import BadMessage, Reason, decode_event
 from models.envelope import Envelope
-from models.payloads import InfoProvided, InterviewRequested, PlanGenerated, SkillValidationRequested
+from models.payloads import InfoProvided, PlanGenerated, SkillValidationRequested
 from models.topics import Topic
-from tables.interview import Interview, SentMessage
+from tables.interview import Interview
 from tables.state_machine import State, Trigger
-
-ROOT = Path(__file__).resolve().parents[2]
-TENANT_ID = "acme"
-INTERVIEW_ID = "iv-1"
-LONG_DESCRIPTION = "Design, build and run the event backbone of a hiring platform at scale. " * 2
-
-COMPLETE: dict[str, Any] = {
-    "candidate_ref": "cand-1",
-    "position": "Backend Engineer",
-    "level": "senior",
-    "skills": ["Python", "Kafka", "python", "PostgreSQL"],
-    "job_description": LONG_DESCRIPTION,
-}
-
-
-def tenant(**changes: Any) -> TenantSettings:
-    fields: dict[str, Any] = {
-        "api_key": "k" * 8,
-        "webhook_secret": "s" * 8,
-        "webhook_url": "https://ats.example.com/hook",
-    }
-    return TenantSettings(**{**fields, **changes})
-
-
-def ctx(**tenant_changes: Any) -> StepContext:
-    return StepContext(tenant=tenant(**tenant_changes), now=utc_timestamp())
-
-
-def envelope(topic: Topic, payload: Any, *, event_id: str, tenant_id: str = TENANT_ID, **extra: Any) -> Envelope[Any]:
-    built: Envelope[Any] = Envelope(
-        event_type=topic,
-        event_id=event_id,
-        tenant_id=tenant_id,
-        interview_id=INTERVIEW_ID,
-        timestamp="2024-01-15T10:01:00.000Z",
-        payload=payload,
-        **extra,
-    )
-    return built
-
-
-def requested(event_id: str = "ev-request", **changes: Any) -> Envelope[Any]:
-    payload = InterviewRequested(**{**COMPLETE, **changes})
-    return envelope(Topic.INTERVIEW_REQUESTED, payload, event_id=event_id, run_id="run_1705312860_0a1b2c3d")
-
-
-def decoded(message: SentMessage) -> Envelope[Any]:
-    """A sent message as its consumer sees it: the bytes decode on the topic they were sent to."""
-    return decode_event(message.value.encode(), message.topic)
-
-
-def plan(coro: Any) -> StepResult:
-    result: StepResult = asyncio.run(coro)
-    return result
-
-
-def new_row(**changes: Any) -> Interview:
-    result = interview_requested(None, requested(**changes), ctx())
-    assert result.interview is not None
-    return result.interview
-
 
 # --- interview_requested --------------------------------------------------------------------
 
@@ -334,7 +273,7 @@ def _outside_request() -> Envelope[Any]:
 def test_outside_producer_creates_the_interview_and_gets_a_plan() -> None:
     source = _outside_request()
 
-    result = plan(skill_validation_requested(None, source, ctx(), build_planner()))
+    result = run_planner(None, source)
 
     interview = result.interview
     assert interview is not None
@@ -364,10 +303,10 @@ def test_outside_producer_creates_the_interview_and_gets_a_plan() -> None:
 
 def test_planner_step_redelivery_resends_the_same_plan() -> None:
     source = _outside_request()
-    first = plan(skill_validation_requested(None, source, ctx(), build_planner()))
+    first = run_planner(None, source)
     assert first.interview is not None
 
-    again = plan(skill_validation_requested(first.interview, source, ctx(), build_planner()))
+    again = run_planner(first.interview, source)
 
     assert again.duplicate
     assert again.interview is None
@@ -378,7 +317,7 @@ def test_planner_step_on_a_row_from_intake() -> None:
     row = new_row()
     asked = decoded(interview_requested(None, requested(), ctx()).sent[0])
 
-    result = plan(skill_validation_requested(row, asked, ctx(), build_planner()))
+    result = run_planner(row, asked)
 
     assert result.interview is not None
     assert result.interview.state is State.GENERATING_PLAN
@@ -391,7 +330,7 @@ def test_planner_step_on_a_row_from_intake() -> None:
 
 
 def _generating_row_and_plan() -> tuple[Interview, Envelope[Any]]:
-    result = plan(skill_validation_requested(None, _outside_request(), ctx(), build_planner()))
+    result = run_planner(None, _outside_request())
     assert result.interview is not None
     return result.interview, decoded(result.sent[0])
 
@@ -414,10 +353,18 @@ def test_plan_generated_moves_on_and_queues_the_webhook(auto_approve: bool, stat
     assert interview.plan == generated.payload.plan
     assert interview.validated_skills == ["TypeScript", "React", "Node.js"]
 
-    assert [m.topic for m in result.sent] == [Topic.WEBHOOK_OUTBOX]
-    assert result.sent[0].key == "interview-uuid"
+    assert [m.topic for m in result.sent] == [Topic.WEBHOOK_OUTBOX] * (2 if auto_approve else 1)
+    assert {m.key for m in result.sent} == {"interview-uuid"}
     delivery = WebhookDelivery.model_validate_json(result.sent[0].value)
     assert delivery.event is WebhookEvent.PLAN_GENERATED
+    assert delivery.sequence == 1
+    if auto_approve:  # the candidate's access link comes with the approval, as for a person's approval
+        approved = WebhookDelivery.model_validate_json(result.sent[1].value)
+        assert (approved.event, approved.sequence) == (WebhookEvent.APPROVED, 2)
+        assert interview.access_link is not None
+        assert json.loads(approved.body)["data"]["accessLink"]["url"] == interview.access_link.url
+    else:
+        assert interview.access_link is None
     assert delivery.url == "https://ats.example.com/webhook"  # the interview's callbackUrl wins
     assert delivery.tenant_id == "tenant-uuid"
     body = json.loads(delivery.body)
@@ -485,7 +432,8 @@ def test_plan_generated_in_the_wrong_state_is_dead_lettered() -> None:
 
 def test_domain_imports_neither_faust_nor_kafka() -> None:
     code = (
-        "import sys, domain.steps, domain.planner, domain.intake, domain.webhooks, tables.state_machine, "
+        "import sys, domain.steps, domain.planner, domain.assessor, domain.thinking, domain.access, domain.intake, "
+        "domain.webhooks, tables.state_machine, tables.notifications, "
         "tables.interview, tables.webhook_queue, models.codec, models.deadletter\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in {'faust', 'mode', 'aiokafka', 'kafka'}))"
     )

@@ -7,6 +7,8 @@ The suite starts its own single-node KRaft broker on a spare port with a fresh d
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -35,13 +37,53 @@ TEST_BROKER_PORT = 19092
 
 TENANTS: dict[str, dict[str, Any]] = {
     "acme": {"apiKey": "acme-api-key-0001", "webhookSecret": "acme-webhook-secret"},
-    "globex": {"apiKey": "globex-api-key-0002", "webhookSecret": "globex-webhook-secret", "autoApprovePlans": True},
+    "globex": {
+        "apiKey": "globex-api-key-0002",
+        "webhookSecret": "globex-webhook-secret",
+        "autoApprovePlans": True,
+        "accessLinkTtlDays": 2,
+    },
     # The tenant of the seed's example messages.
     "tenant-uuid": {"apiKey": "seed-tenant-api-key", "webhookSecret": "seed-webhook-secret"},
 }
 ADMIN_KEY = "test-admin-key"
 
 pytestmark = pytest.mark.integration
+
+COMPLETE_REQUEST: dict[str, Any] = {
+    "candidateName": "Ada Lovelace",
+    "candidateRef": "cand-42",
+    "position": "Senior Backend Engineer",
+    "level": "SENIOR",
+    "skills": ["Kafka", "Python", "Stream processing"],
+    "jobDescription": "Own the event backbone of our interview platform: design topics, run Faust workers, "
+    "keep consumer lag low and make sure no event is ever lost.",
+}
+
+# The seed's skill.validation.requested example, verbatim but for a fresh interviewId.
+SEED_SKILL_VALIDATION = """{
+  "eventType": "skill.validation.requested",
+  "tenantId": "tenant-uuid",
+  "runId": "agno-run-uuid",
+  "interviewId": "interview-uuid",
+  "timestamp": "2024-01-15T10:01:00.000Z",
+  "payload": {
+    "skills": ["TypeScript", "React", "Node.js"],
+    "jobDescription": "Build scalable platform services...",
+    "level": "SENIOR",
+    "callbackUrl": "https://ats.example.com/webhook"
+  }
+}"""
+
+
+def assert_signed(hook: Any, tenant_id: str) -> None:
+    """Verify the webhook exactly as a receiver would: HMAC over timestamp.body, fresh timestamp."""
+    secret = TENANTS[tenant_id]["webhookSecret"].encode()
+    timestamp = hook.headers["X-Webhook-Timestamp"]
+    expected = "sha256=" + hmac.new(secret, timestamp.encode() + b"." + hook.body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(hook.headers["X-Webhook-Signature"], expected)
+    assert abs(time.time() - int(timestamp)) < 300
+    assert hook.headers["X-Webhook-Id"] == hook.json["deliveryId"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -116,6 +158,17 @@ class WebhookReceiver:
             await asyncio.sleep(0.1)
         seen = [w.json["event"] for w in self.for_interview(interview_id)]
         raise AssertionError(f"no {event} webhook for {interview_id} in {timeout}s; got {seen}")
+
+    async def wait_for_count(self, interview_id: str, count: int, timeout: float = 30.0) -> list[ReceivedWebhook]:
+        """The interview's first ``count`` webhooks, once that many have arrived."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            hooks = self.for_interview(interview_id)
+            if len(hooks) >= count:
+                return hooks
+            await asyncio.sleep(0.1)
+        seen = [w.json["event"] for w in self.for_interview(interview_id)]
+        raise AssertionError(f"fewer than {count} webhooks for {interview_id} in {timeout}s; got {seen}")
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from conftest import Api, Kafka, Worker
-from test_end_to_end import COMPLETE_REQUEST
+from conftest import COMPLETE_REQUEST, Api, Kafka, Worker
 
 SKILLS_TOPIC = "skill.validation.requested"
 CASE_HEADER = "test-case"

@@ -3,53 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import shutil
 import subprocess
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import TENANTS, Api, Kafka, WebhookReceiver, Worker
-
-COMPLETE_REQUEST: dict[str, Any] = {
-    "candidateName": "Ada Lovelace",
-    "candidateRef": "cand-42",
-    "position": "Senior Backend Engineer",
-    "level": "SENIOR",
-    "skills": ["Kafka", "Python", "Stream processing"],
-    "jobDescription": "Own the event backbone of our interview platform: design topics, run Faust workers, "
-    "keep consumer lag low and make sure no event is ever lost.",
-}
-
-# The seed's skill.validation.requested example, verbatim but for a fresh interviewId.
-SEED_SKILL_VALIDATION = """{
-  "eventType": "skill.validation.requested",
-  "tenantId": "tenant-uuid",
-  "runId": "agno-run-uuid",
-  "interviewId": "interview-uuid",
-  "timestamp": "2024-01-15T10:01:00.000Z",
-  "payload": {
-    "skills": ["TypeScript", "React", "Node.js"],
-    "jobDescription": "Build scalable platform services...",
-    "level": "SENIOR",
-    "callbackUrl": "https://ats.example.com/webhook"
-  }
-}"""
-
-
-def assert_signed(hook: Any, tenant_id: str) -> None:
-    """Verify the webhook exactly as a receiver would: HMAC over timestamp.body, fresh timestamp."""
-    secret = TENANTS[tenant_id]["webhookSecret"].encode()
-    timestamp = hook.headers["X-Webhook-Timestamp"]
-    expected = "sha256=" + hmac.new(secret, timestamp.encode() + b"." + hook.body, hashlib.sha256).hexdigest()
-    assert hmac.compare_digest(hook.headers["X-Webhook-Signature"], expected)
-    assert abs(time.time() - int(timestamp)) < 300
-    assert hook.headers["X-Webhook-Id"] == hook.json["deliveryId"]
+from conftest import COMPLETE_REQUEST, SEED_SKILL_VALIDATION, Api, Kafka, WebhookReceiver, Worker, assert_signed
 
 
 def plan_generated_for(kafka: Kafka, interview_id: str) -> Callable[[list[Any]], bool]:
@@ -206,10 +170,16 @@ async def test_auto_approving_tenant_goes_straight_to_approved(
     api = api_for("globex")
     status, accepted = await api.call("POST", "/api/v1/interviews", json=COMPLETE_REQUEST)
     assert status == 202
-    await api.wait_state(accepted["interviewId"], "APPROVED")
+    approved = await api.wait_state(accepted["interviewId"], "APPROVED")
     hook = await webhook_receiver.wait_for(accepted["interviewId"], "interview.plan_generated")
     assert hook.json["data"]["autoApproved"] is True
     assert_signed(hook, "globex")
+    # The candidate's link comes with the approval, valid for the tenant's accessLinkTtlDays (2).
+    granted = await webhook_receiver.wait_for(accepted["interviewId"], "interview.approved")
+    link = approved["accessLink"]
+    assert granted.json["data"]["accessLink"] == link
+    expires = datetime.fromisoformat(link["expiresAt"].replace("Z", "+00:00"))
+    assert timedelta(days=2) - timedelta(minutes=5) < expires - datetime.now(UTC) <= timedelta(days=2)
 
 
 async def test_create_is_idempotent_on_external_id(api_for: Callable[[str], Api]) -> None:
