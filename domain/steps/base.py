@@ -17,8 +17,9 @@ from pydantic import BaseModel
 from domain.access import AccessLinkSettings
 from domain.tenants import TenantSettings
 from domain.webhooks import WEBHOOK_FOR_TRIGGER, WebhookDelivery, WebhookEvent, webhook_body
+from models.base import parse_timestamp
 from models.codec import BadMessage, Reason, encode_event
-from models.envelope import Envelope, derived_id
+from models.envelope import Envelope, derived_id, run_id_for
 from models.topics import Topic
 from tables.interview import Interview, SentMessage
 from tables.state_machine import TransitionNotAllowed, Trigger, next_state
@@ -205,3 +206,35 @@ def check_allowed(interview: Interview, trigger: Trigger) -> TransitionNotAllowe
 
 def stale(what: str, given: str, current: str | None) -> BadMessage:
     return BadMessage(Reason.STALE_REFERENCE, f"{what} {given!r} is not the current one ({current!r})")
+
+
+def refuse_decision(
+    interview: Interview,
+    envelope: Envelope[Any],
+    trigger: Trigger,
+    ctx: StepContext,
+    *,
+    about: tuple[str, str, str | None],
+) -> StepResult | None:
+    """The refusal of a decision the state forbids or that is ``about`` (name, given, current) an
+    id that is no longer current; None when it may be applied."""
+    if (forbidden := check_allowed(interview, trigger)) is not None:
+        return refuse(interview, envelope, trigger, forbidden, ctx)
+    what, given, current = about
+    if given != current:
+        return refuse(interview, envelope, trigger, stale(what, given, current), ctx)
+    return None
+
+
+def new_interview(envelope: Envelope[Any], ctx: StepContext, **fields: Any) -> Interview:
+    """A row for an interview first heard of in ``envelope``; its runId, when absent, derives from it."""
+    run_id = envelope.run_id or run_id_for(envelope.id, parse_timestamp(envelope.timestamp).timestamp())
+    return Interview.create(
+        interview_id=envelope.interview_id,
+        tenant_id=envelope.tenant_id,
+        run_id=run_id,
+        event_id=envelope.id,
+        actor=GATEWAY_ACTOR,
+        at=ctx.now,
+        **fields,
+    )

@@ -9,6 +9,7 @@ from domain.steps.base import (
     check_allowed,
     finish,
     refuse,
+    refuse_decision,
     replay_if_duplicate,
     require_row,
     stale,
@@ -20,6 +21,10 @@ from tables.interview import Interview, SentMessage
 from tables.state_machine import Trigger
 
 DEFAULT_ACCESS_LINK_TTL_DAYS = 7
+
+
+def current_plan_id(interview: Interview) -> str | None:
+    return interview.plan.plan_id if interview.plan else None
 
 
 def grant_access(interview: Interview, ctx: StepContext) -> dict[str, object]:
@@ -43,11 +48,9 @@ def plan_approved(current: Interview | None, envelope: Envelope[ApprovalApproved
         return replay
     interview = require_row(current, envelope)
     decision = envelope.payload
-    if (forbidden := check_allowed(interview, Trigger.PLAN_APPROVED)) is not None:
-        return refuse(interview, envelope, Trigger.PLAN_APPROVED, forbidden, ctx)
-    current_plan = interview.plan.plan_id if interview.plan else None
-    if decision.plan_id != current_plan:
-        return refuse(interview, envelope, Trigger.PLAN_APPROVED, stale("planId", decision.plan_id, current_plan), ctx)
+    about = ("planId", decision.plan_id, current_plan_id(interview))
+    if (refused := refuse_decision(interview, envelope, Trigger.PLAN_APPROVED, ctx, about=about)) is not None:
+        return refused
     interview.apply(
         Trigger.PLAN_APPROVED, event_id=envelope.id, actor=decision.approved_by, at=ctx.now, note=decision.comment
     )

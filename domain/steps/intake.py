@@ -7,19 +7,18 @@ from typing import Any
 from domain import intake
 from domain.planner import validated_skills
 from domain.steps.base import (
-    GATEWAY_ACTOR,
     StepContext,
     StepResult,
     check_allowed,
     finish,
+    new_interview,
     notification_headers,
     outgoing_event,
     refuse,
     replay_if_duplicate,
     require_row,
 )
-from models.base import parse_timestamp
-from models.envelope import Envelope, run_id_for
+from models.envelope import Envelope
 from models.payloads import (
     InfoCompleted,
     InfoNeeded,
@@ -83,13 +82,9 @@ def interview_requested(
         # Create is idempotent: the same interview asked for twice is still one interview.
         return StepResult(interview=None)
     request = envelope.payload
-    interview = Interview.create(
-        interview_id=envelope.interview_id,
-        tenant_id=envelope.tenant_id,
-        run_id=envelope.run_id or run_id_for(envelope.id, parse_timestamp(envelope.timestamp).timestamp()),
-        event_id=envelope.id,
-        actor=GATEWAY_ACTOR,
-        at=ctx.now,
+    interview = new_interview(
+        envelope,
+        ctx,
         external_id=request.external_id,
         details=InterviewDetails.model_validate(request.model_dump()),
         callback_url=request.callback_url,

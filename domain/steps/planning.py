@@ -20,19 +20,20 @@ from domain.steps.base import (
     StepResult,
     check_allowed,
     finish,
+    new_interview,
     outgoing_event,
     refuse,
+    refuse_decision,
     replay_if_duplicate,
     require_row,
     stale,
     transition_webhook,
     trigger_webhook,
 )
-from domain.steps.decisions import grant_access
+from domain.steps.decisions import current_plan_id, grant_access
 from domain.thinking import Thought
 from domain.webhooks import WebhookEvent
-from models.base import parse_timestamp
-from models.envelope import Envelope, derived_id, run_id_for
+from models.envelope import Envelope, derived_id
 from models.payloads import (
     ApprovalRejected,
     InterviewDetails,
@@ -104,13 +105,9 @@ def skill_validation_requested(
         return replay
     request = envelope.payload
     if current is None:
-        interview = Interview.create(
-            interview_id=envelope.interview_id,
-            tenant_id=envelope.tenant_id,
-            run_id=envelope.run_id or run_id_for(envelope.id, parse_timestamp(envelope.timestamp).timestamp()),
-            event_id=envelope.id,
-            actor=GATEWAY_ACTOR,
-            at=ctx.now,
+        interview = new_interview(
+            envelope,
+            ctx,
             details=InterviewDetails(
                 skills=request.skills,
                 job_description=request.job_description,
@@ -139,12 +136,10 @@ def plan_rejected(current: Interview | None, envelope: Envelope[ApprovalRejected
         "reason": decision.reason,
         "retry": decision.retry,
     }
-    if interview.processed_event(envelope.id) is None:
-        if (forbidden := check_allowed(interview, trigger)) is not None:
-            return refuse(interview, envelope, trigger, forbidden, ctx)
-        current_plan = interview.plan.plan_id if interview.plan else None
-        if decision.plan_id != current_plan:
-            return refuse(interview, envelope, trigger, stale("planId", decision.plan_id, current_plan), ctx)
+    if interview.processed_event(envelope.id) is None:  # else a run it began is resumed below
+        about = ("planId", decision.plan_id, current_plan_id(interview))
+        if (refused := refuse_decision(interview, envelope, trigger, ctx, about=about)) is not None:
+            return refused
     if decision.retry:
         return _begin_planning(
             interview, envelope, ctx, trigger, actor=decision.rejected_by, note=decision.reason, webhook_data=data
@@ -162,12 +157,10 @@ def modification_requested(
     interview = require_row(current, envelope)
     request = envelope.payload
     trigger = Trigger.PLAN_REVISION_REQUESTED
-    if interview.processed_event(envelope.id) is None:
-        if (forbidden := check_allowed(interview, trigger)) is not None:
-            return refuse(interview, envelope, trigger, forbidden, ctx)
-        current_plan = interview.plan.plan_id if interview.plan else None
-        if request.plan_id != current_plan:
-            return refuse(interview, envelope, trigger, stale("planId", request.plan_id, current_plan), ctx)
+    if interview.processed_event(envelope.id) is None:  # else a run it began is resumed below
+        about = ("planId", request.plan_id, current_plan_id(interview))
+        if (refused := refuse_decision(interview, envelope, trigger, ctx, about=about)) is not None:
+            return refused
     return _begin_planning(
         interview,
         envelope,
