@@ -33,6 +33,7 @@ from domain.steps.base import (
 from domain.steps.decisions import current_plan_id, grant_access
 from domain.thinking import Thought
 from domain.webhooks import WebhookEvent
+from models.codec import BadMessage, Reason
 from models.envelope import Envelope, derived_id
 from models.payloads import (
     ApprovalRejected,
@@ -75,13 +76,14 @@ def _begin_planning(
 ) -> StepResult:
     """Apply ``trigger`` (to GENERATING_PLAN) and hand the agent a planner run; redelivery resumes it."""
     plan_id = derived_id("plan", envelope.id)
+    work = _plan_request(interview, plan_id, instructions)
+    if not work.skills:  # refused before the row moves: no interview waits for a plan that cannot come
+        raise BadMessage(Reason.SCHEMA, "nothing to plan: no skills or qualifications")
     processed = interview.processed_event(envelope.id)
     if processed is not None:  # begun before, the run never finished: run it again
         if interview.pending_plan_id != plan_id:
             return StepResult(interview=None, sent=list(processed.sent))
-        return StepResult(
-            interview=None, sent=list(processed.sent), work=_plan_request(interview, plan_id, instructions)
-        )
+        return StepResult(interview=None, sent=list(processed.sent), work=work)
     if (forbidden := check_allowed(interview, trigger)) is not None:
         return refuse(interview, envelope, trigger, forbidden, ctx)
     interview.apply(trigger, event_id=envelope.id, actor=actor, at=ctx.now, note=note)
@@ -90,7 +92,7 @@ def _begin_planning(
     if webhook_data is not None:
         sent = trigger_webhook(interview, trigger, envelope, ctx, webhook_data)
     interview.mark_processed(envelope.id, sent, done=False)
-    return StepResult(interview=interview, sent=sent, work=_plan_request(interview, plan_id, instructions))
+    return StepResult(interview=interview, sent=sent, work=work)
 
 
 def skill_validation_requested(

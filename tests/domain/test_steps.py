@@ -439,3 +439,14 @@ def test_domain_imports_neither_faust_nor_kafka() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_an_outside_request_with_nothing_to_plan_is_refused_before_any_row_moves() -> None:
+    source = _outside_request()
+    source.payload.skills = ["  ", ""]
+
+    with pytest.raises(BadMessage) as caught:
+        run_planner(None, source)
+
+    assert caught.value.reason is Reason.SCHEMA
+    assert "nothing to plan" in caught.value.message
