@@ -7,9 +7,12 @@ tests can walk an interview through its whole life without Faust or Kafka.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from langchain_core.runnables import Runnable
 
 from domain.assessor import build_assessor
 from domain.planner import build_planner
@@ -85,34 +88,38 @@ def decoded(message: SentMessage) -> Envelope[Any]:
     return decode_event(message.value.encode(), message.topic)
 
 
-def run_planner(current: Interview | None, source: Envelope[Any], step_ctx: StepContext | None = None) -> StepResult:
-    """What the planner agent does: begin (row write), run the offline planner, plan_ready (row write)."""
+def think(
+    begin: Callable[[Interview | None, Envelope[Any], StepContext], StepResult],
+    runnable: Runnable[Any, Any],
+    ready: Callable[..., StepResult],
+    current: Interview | None,
+    source: Envelope[Any],
+    step_ctx: StepContext | None = None,
+) -> StepResult:
+    """What a thinking agent does: begin (row write), run the offline model, ready (row write)."""
     step_ctx = step_ctx or ctx()
-    begun = skill_validation_requested(current, source, step_ctx)
+    begun = begin(current, source, step_ctx)
     if begun.work is None:
         return begun
-    assert begun.interview is not None
-    thought = asyncio.run(build_planner().ainvoke(begun.work))
-    ready = plan_ready(begun.interview, source, step_ctx, thought)
-    return StepResult(interview=ready.interview, sent=begun.sent + ready.sent, dead_letter=ready.dead_letter)
+    thought = asyncio.run(runnable.ainvoke(begun.work))
+    ready_result = ready(begun.interview or current, source, step_ctx, thought=thought)
+    return StepResult(
+        interview=ready_result.interview, sent=begun.sent + ready_result.sent, dead_letter=ready_result.dead_letter
+    )
+
+
+def run_planner(current: Interview | None, source: Envelope[Any], step_ctx: StepContext | None = None) -> StepResult:
+    return think(skill_validation_requested, build_planner(), plan_ready, current, source, step_ctx)
+
+
+def run_assessor(current: Interview | None, source: Envelope[Any], step_ctx: StepContext | None = None) -> StepResult:
+    return think(interview_completed, build_assessor(), assessment_ready, current, source, step_ctx)
 
 
 def new_row(**changes: Any) -> Interview:
     result = interview_requested(None, requested(**changes), ctx())
     assert result.interview is not None
     return result.interview
-
-
-def run_assessor(current: Interview | None, source: Envelope[Any], step_ctx: StepContext | None = None) -> StepResult:
-    """What the assessor agent does: begin (row write), run the offline assessor, assessment_ready."""
-    step_ctx = step_ctx or ctx()
-    begun = interview_completed(current, source, step_ctx)
-    if begun.work is None:
-        return begun
-    assert begun.interview is not None
-    thought = asyncio.run(build_assessor().ainvoke(begun.work))
-    ready = assessment_ready(begun.interview, source, step_ctx, thought)
-    return StepResult(interview=ready.interview, sent=begun.sent + ready.sent, dead_letter=ready.dead_letter)
 
 
 def approve(row: Interview, event_id: str = "ev-approve", step_ctx: StepContext | None = None) -> StepResult:
@@ -173,11 +180,7 @@ def walk_to(state: State, step_ctx: StepContext | None = None) -> Walk:
         if walk.row.state is state:
             break
         if target is State.GENERATING_PLAN:
-            source = walk.last(Topic.SKILL_VALIDATION_REQUESTED)
-            begun = skill_validation_requested(walk.row, source, step_ctx)
-            walk.step(begun)
-            thought = asyncio.run(build_planner().ainvoke(begun.work))
-            walk.step(plan_ready(walk.row, source, step_ctx, thought))
+            walk.step(run_planner(walk.row, walk.last(Topic.SKILL_VALIDATION_REQUESTED), step_ctx))
             if state is State.GENERATING_PLAN:
                 break
         elif target is State.PENDING:
@@ -185,11 +188,7 @@ def walk_to(state: State, step_ctx: StepContext | None = None) -> Walk:
         elif target is State.APPROVED:
             walk.step(approve(walk.row, step_ctx=step_ctx))
         elif target is State.COMPLETED:
-            source = completed_event()
-            begun = interview_completed(walk.row, source, step_ctx)
-            walk.step(begun)
-            assessed = asyncio.run(build_assessor().ainvoke(begun.work))
-            walk.step(assessment_ready(walk.row, source, step_ctx, assessed))
+            walk.step(run_assessor(walk.row, completed_event(), step_ctx))
             if state is State.COMPLETED:
                 break
         elif target is State.ASSESSMENT_PENDING:
