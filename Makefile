@@ -35,8 +35,9 @@ kafka-down: ## stop only the broker this project started
 run: kafka-up ## broker (when none is configured) + one worker with its web server
 	@$(PY) -m app.devrun --web-port $(WEB_PORT) --datadir $(DATA_DIR)
 
-test-deps: ## Debian packages the integration tests drive (kcat)
-	@command -v kcat >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null; }
+test-deps: ## Debian packages the integration tests drive (kcat, and chromium for the dashboard)
+	@command -v kcat >/dev/null && command -v chromium >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat chromium >/dev/null; }
 
 test: setup kafka-jars test-deps ## the whole suite; starts its own broker unless KAFKA_BROKER is set
 	$(PY) -m pytest -q

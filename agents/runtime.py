@@ -17,7 +17,7 @@ from aiokafka.partitioner import murmur2
 from faust.types import EventT, StreamT
 from langchain_core.runnables import Runnable
 
-from app import topics
+from app import metrics, topics
 from app.main import app
 from app.settings import settings
 from domain.steps import StepContext, StepResult
@@ -73,6 +73,7 @@ async def dead_letter(event: EventT[Any], error: BadMessage, envelope: Envelope[
         error.message[:300],
     )
     await topics.deadletter.send(key=message.key, value=record.model_dump_json(by_alias=True).encode())
+    metrics.dead_lettered(error.reason, message.topic)
 
 
 async def _reroute(event: EventT[Any], envelope: Envelope[Any], partition: int) -> None:
@@ -89,12 +90,14 @@ async def _reroute(event: EventT[Any], envelope: Envelope[Any], partition: int) 
         partition=partition,
         headers=header_items(message.headers),
     )
+    metrics.produced(message.topic)
 
 
 async def workflow_events(stream: StreamT[Any]) -> AsyncIterator[tuple[EventT[Any], Envelope[Any]]]:
     """Good envelopes of a workflow topic; bad messages are dead-lettered, misrouted ones moved."""
     async for event in stream.events():
         message = event.message
+        metrics.EVENTS_CONSUMED.labels(topic=message.topic).inc()
         try:
             if isinstance(event.value, BadMessage):
                 raise event.value
@@ -119,6 +122,7 @@ async def send_all(sent: list[SentMessage]) -> None:
     for message in sent:
         headers = [(name, value.encode()) for name, value in message.headers.items()] or None
         await topics.by_name[message.topic].send(key=message.key, value=message.value.encode(), headers=headers)
+        metrics.produced(message.topic)
 
 
 def step_context(event: EventT[Any], envelope: Envelope[Any]) -> StepContext:
@@ -138,7 +142,10 @@ async def apply_step(event: EventT[Any], envelope: Envelope[Any], step: Step) ->
     the agents of other topics never interleave a write to the same interview.
     """
     try:
-        result = step(interviews.get(envelope.interview_id), envelope, step_context(event, envelope))
+        row = interviews.get(envelope.interview_id)
+        seen = metrics.history_length(row)
+        with metrics.step_timer(step):
+            result = step(row, envelope, step_context(event, envelope))
     except BadMessage as exc:
         await dead_letter(event, exc, envelope)
         return None
@@ -148,6 +155,7 @@ async def apply_step(event: EventT[Any], envelope: Envelope[Any], step: Step) ->
         return None
     if result.interview is not None:
         interviews[envelope.interview_id] = result.interview
+        metrics.count_transitions(result.interview, seen)
     await send_all(result.sent)
     if result.dead_letter is not None:
         await dead_letter(event, result.dead_letter, envelope)
@@ -171,7 +179,8 @@ async def think(
     if started is None or started.work is None:
         return
     try:
-        thought = await runnable.ainvoke(started.work)
+        with metrics.model_timer(runnable.get_name()):
+            thought = await runnable.ainvoke(started.work)
     except Exception as exc:
         log.exception("%s run failed on %s", runnable.get_name(), envelope.event_id)
         await dead_letter(event, BadMessage(Reason.PROCESSING_FAILED, f"{type(exc).__name__}: {exc}"), envelope)

@@ -18,7 +18,7 @@ import orjson
 from faust.types import EventT, StreamT
 
 from agents.runtime import dead_letter
-from app import topics
+from app import metrics, topics
 from app.main import app
 from app.settings import settings
 from app.webhook_client import DeliveryFailed, WebhookClient
@@ -67,14 +67,17 @@ async def _attempt(queue: WebhookQueue, event: EventT[Any], now: float) -> None:
                     cap=settings.webhook_backoff_cap_seconds,
                 )
                 log.info("webhook %s attempt %d failed: %s", head.delivery.delivery_id, head.attempts, exc)
+                metrics.webhook_outcome(head.delivery.event, "retry")
                 return
             queue.pending.pop(0)
             queue.mark_dead(head, str(exc), now)
+            metrics.webhook_outcome(head.delivery.event, "failed")
             reason = f"webhook {head.delivery.event} {head.delivery.delivery_id} gave up after {head.attempts} tries"
             await dead_letter(event, BadMessage(Reason.WEBHOOK_FAILED, f"{reason}: {exc}"))
             continue
         queue.pending.pop(0)
         queue.mark_delivered(head.delivery.delivery_id)
+        metrics.webhook_outcome(head.delivery.event, "delivered")
 
 
 @app.agent(topics.webhook_outbox, name="webhooks")

@@ -17,6 +17,9 @@ app = faust.App(
     topic_replication_factor=settings.replication_factor,
     producer_max_request_size=MAX_REQUEST_BYTES,
     consumer_max_fetch_size=MAX_REQUEST_BYTES,
+    # A topic created while the group was assigning (a fresh broker) is missing from that
+    # assignment; fresh metadata every 5 s makes the group rebalance onto it within seconds.
+    consumer_metadata_max_age_ms=5000,
     stream_wait_empty=False,  # shut down without waiting for buffered events: they are uncommitted
     autodiscover=False,
     web_enabled=True,

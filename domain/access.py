@@ -86,3 +86,37 @@ def verify_access_token(token: str, *, secret: str, now: datetime) -> AccessClai
     if parse_timestamp(claims.expires_at) <= now:
         raise ExpiredAccessToken(f"access token expired at {claims.expires_at}")
     return claims
+
+
+class StreamClaims(WireModel):
+    tenant_id: str
+    expires_at: str
+
+
+def issue_stream_token(
+    settings: AccessLinkSettings, *, tenant_id: str, now: datetime, ttl_seconds: int
+) -> tuple[str, str]:
+    """(token, expiresAt): short-lived, for ``?token=`` on SSE paths, since a browser EventSource
+    cannot send headers. Marked as a stream token so a candidate's access token is never one."""
+    expires_at = utc_timestamp(now + timedelta(seconds=ttl_seconds))
+    claims_part = _b64(
+        orjson.dumps({"stream": True, **StreamClaims(tenant_id=tenant_id, expires_at=expires_at).to_wire()})
+    )
+    return f"{claims_part}.{_sign(settings.secret, claims_part)}", expires_at
+
+
+def verify_stream_token(token: str, *, secret: str, now: datetime) -> StreamClaims:
+    """The claims of a genuine, unexpired stream token; InvalidAccessToken or ExpiredAccessToken otherwise."""
+    claims_part, dot, given = token.partition(".")
+    if not dot or not hmac.compare_digest(given, _sign(secret, claims_part)):
+        raise InvalidAccessToken("stream token signature does not match")
+    try:
+        document = orjson.loads(_unb64(claims_part))
+        if not (isinstance(document, dict) and document.get("stream") is True):
+            raise ValueError("not a stream token")
+        claims = StreamClaims.model_validate(document)
+    except (ValueError, ValidationError):
+        raise InvalidAccessToken("stream token claims are malformed") from None
+    if parse_timestamp(claims.expires_at) <= now:
+        raise ExpiredAccessToken(f"stream token expired at {claims.expires_at}")
+    return claims

@@ -158,6 +158,7 @@ class RunReport(WireModel):
     cost_usd: float
     budget_exceeded: bool
     steps: list[RunStep]
+    execution_id: str | None = None  # the planId / assessmentId the run produced (set by the step)
 
 
 class Thought(BaseModel, Generic[OutT]):

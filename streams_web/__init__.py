@@ -1,5 +1,5 @@
 """HTTP views on Faust's embedded aiohttp server. Importing this package registers them."""
 
-from streams_web import admin, commands, health, interviews
+from streams_web import admin, commands, dashboard, health, interviews, lag, live, metrics
 
-__all__ = ["admin", "commands", "health", "interviews"]
+__all__ = ["admin", "commands", "dashboard", "health", "interviews", "lag", "live", "metrics"]

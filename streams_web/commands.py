@@ -30,6 +30,7 @@ from models.payloads import (
 )
 from models.topics import Topic
 from streams_web.http import ApiError, api, authenticate, json_response, read_model
+from streams_web.routing import routed
 from streams_web.rows import require_trigger, tenant_interview
 from tables.interview import Interview
 from tables.state_machine import Trigger, next_state
@@ -127,6 +128,7 @@ async def _command_target(request: web.Request, interview_id: str, trigger: Trig
 @app.page("/api/v1/interviews/{interview_id}/plan/approve")
 class ApprovePlan(View):
     @api
+    @routed
     async def post(self, request: web.Request, interview_id: str) -> web.Response:
         tenant_id, interview = await _command_target(request, interview_id, Trigger.PLAN_APPROVED)
         body = await read_model(request, PlanApproval)
@@ -139,6 +141,7 @@ class ApprovePlan(View):
 @app.page("/api/v1/interviews/{interview_id}/plan/reject")
 class RejectPlan(View):
     @api
+    @routed
     async def post(self, request: web.Request, interview_id: str) -> web.Response:
         tenant_id, _ = authenticate(request)
         body = await read_model(request, PlanRejection)
@@ -156,6 +159,7 @@ class RejectPlan(View):
 @app.page("/api/v1/interviews/{interview_id}/plan/revise")
 class RevisePlan(View):
     @api
+    @routed
     async def post(self, request: web.Request, interview_id: str) -> web.Response:
         tenant_id, interview = await _command_target(request, interview_id, Trigger.PLAN_REVISION_REQUESTED)
         body = await read_model(request, PlanRevision)
@@ -170,6 +174,7 @@ class RevisePlan(View):
 @app.page("/api/v1/interviews/{interview_id}/complete")
 class CompleteInterview(View):
     @api
+    @routed
     async def post(self, request: web.Request, interview_id: str) -> web.Response:
         tenant_id, interview = await _command_target(request, interview_id, Trigger.INTERVIEW_COMPLETED)
         body = await read_model(request, Completion)
@@ -183,6 +188,7 @@ class _AssessmentDecision(View):
     approved: bool
 
     @api
+    @routed
     async def post(self, request: web.Request, interview_id: str) -> web.Response:
         trigger = Trigger.ASSESSMENT_APPROVED if self.approved else Trigger.ASSESSMENT_REJECTED
         tenant_id, interview = await _command_target(request, interview_id, trigger)

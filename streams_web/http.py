@@ -17,6 +17,7 @@ from domain.tenants import TenantSettings
 from models.codec import MAX_MESSAGE_BYTES, field_errors
 
 log = logging.getLogger(__name__)
+RAW_BODY = "interview_streams.raw_body"
 ModelT = TypeVar("ModelT", bound=BaseModel)
 MAX_BODY_BYTES = MAX_MESSAGE_BYTES
 
@@ -84,6 +85,7 @@ async def read_model(request: web.Request, model: type[ModelT]) -> ModelT:
     raw = await request.content.read(MAX_BODY_BYTES + 1)
     if len(raw) > MAX_BODY_BYTES:
         raise ApiError(413, f"body over {MAX_BODY_BYTES} bytes")
+    request[RAW_BODY] = raw  # kept for forwarding to the worker that owns the interview
     try:
         document = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

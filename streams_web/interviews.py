@@ -20,7 +20,8 @@ from models.envelope import Envelope, derived_id, new_event_id, new_run_id
 from models.payloads import InfoProvided, InterviewDetails, InterviewRequested
 from models.topics import Topic
 from streams_web import commands
-from streams_web.http import ApiError, api, authenticate, json_response, read_model
+from streams_web.http import RAW_BODY, ApiError, api, authenticate, json_response, read_model
+from streams_web.routing import on_owner, routed
 from streams_web.rows import interview_view, require_trigger, tenant_interview
 from tables.faust_tables import interviews, notifications
 from tables.interview import Interview
@@ -40,31 +41,39 @@ def _check_callback(url: str | None) -> None:
 @app.page("/api/v1/interviews")
 class Interviews(View):
     @api
-    async def post(self, request: web.Request) -> web.Response:
+    async def post(self, request: web.Request) -> web.StreamResponse:
         tenant_id, _ = authenticate(request)
         body = await read_model(request, InterviewRequested)
         _check_callback(body.callback_url)
-        if body.external_id:
-            interview_id = derived_id("interview", tenant_id, body.external_id)
-            event_id = derived_id("interview.requested", tenant_id, body.external_id)
+        if not body.external_id:
+            return await _create(tenant_id, body, new_event_id(), new_event_id())
+        # Idempotent on tenant + externalId: the worker owning that interview looks for it.
+        interview_id = derived_id("interview", tenant_id, body.external_id)
+        event_id = derived_id("interview.requested", tenant_id, body.external_id)
+
+        async def create_once() -> web.Response:
             existing = interviews.get(interview_id)
             if existing is not None:
                 return json_response(_accepted(existing.run_id, interview_id, existing), 202)
-        else:
-            interview_id, event_id = new_event_id(), new_event_id()
-        run_id = new_run_id()
-        await publish_event(
-            Envelope(
-                event_type=Topic.INTERVIEW_REQUESTED,
-                event_id=event_id,
-                tenant_id=tenant_id,
-                run_id=run_id,
-                interview_id=interview_id,
-                timestamp=utc_timestamp(),
-                payload=body,
-            )
+            return await _create(tenant_id, body, interview_id, event_id)
+
+        return await on_owner(request, interview_id, create_once, body=request[RAW_BODY])
+
+
+async def _create(tenant_id: str, body: InterviewRequested, interview_id: str, event_id: str) -> web.Response:
+    run_id = new_run_id()
+    await publish_event(
+        Envelope(
+            event_type=Topic.INTERVIEW_REQUESTED,
+            event_id=event_id,
+            tenant_id=tenant_id,
+            run_id=run_id,
+            interview_id=interview_id,
+            timestamp=utc_timestamp(),
+            payload=body,
         )
-        return json_response(_accepted(run_id, interview_id, None, details=body), 202)
+    )
+    return json_response(_accepted(run_id, interview_id, None, details=body), 202)
 
 
 def _accepted(
@@ -95,11 +104,13 @@ def _accepted(
 @app.page("/api/v1/interviews/{interview_id}")
 class InterviewResource(View):
     @api
+    @routed
     async def get(self, request: web.Request, interview_id: str) -> web.Response:
         tenant_id, _ = authenticate(request)
         return json_response(interview_view(tenant_interview(tenant_id, interview_id)))
 
     @api
+    @routed
     async def delete(self, request: web.Request, interview_id: str) -> web.Response:
         return await commands.cancel(request, interview_id)
 
@@ -107,6 +118,7 @@ class InterviewResource(View):
 @app.page("/api/v1/interviews/{interview_id}/history")
 class InterviewHistory(View):
     @api
+    @routed
     async def get(self, request: web.Request, interview_id: str) -> web.Response:
         tenant_id, _ = authenticate(request)
         interview = tenant_interview(tenant_id, interview_id)
@@ -124,6 +136,7 @@ class InterviewHistory(View):
 @app.page("/api/v1/interviews/{interview_id}/info")
 class InterviewInfo(View):
     @api
+    @routed
     async def patch(self, request: web.Request, interview_id: str) -> web.Response:
         tenant_id, _ = authenticate(request)
         interview = tenant_interview(tenant_id, interview_id)
@@ -160,6 +173,7 @@ class InterviewInfo(View):
 @app.page("/api/v1/interviews/{interview_id}/notifications")
 class InterviewNotifications(View):
     @api
+    @routed
     async def get(self, request: web.Request, interview_id: str) -> web.Response:
         tenant_id, _ = authenticate(request)
         interview = tenant_interview(tenant_id, interview_id)

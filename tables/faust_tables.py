@@ -18,9 +18,12 @@ from tables.webhook_queue import WebhookQueue
 def _table(name: str, row: type[BaseModel], help: str) -> Table[str, Any]:
     table = cast(Table[str, Any], app.Table(name, partitions=settings.partitions, help=help))
     # Faust derives serializers from Record types only; rows here are pydantic models, so the
-    # codecs are set before the store and changelog topic are built (both happen lazily at start).
+    # codecs are set after construction, before the store is built (lazily, at start).
     table.key_serializer = Utf8()
     table.value_serializer = PydanticCodec(row)
+    # The changelog topic was already built (with JSON codecs) when the table registered itself;
+    # rebuild it so recovery decodes the changelog with the codecs the writes used.
+    table.changelog_topic = table._new_changelog_topic()
     return table
 
 

@@ -88,7 +88,7 @@ def assessment_ready(
     if interview.state is not State.COMPLETED or interview.pending_assessment_id != assessment.assessment_id:
         interview.mark_processed(envelope.id, [])  # cancelled while the assessor ran
         return StepResult(interview=interview)
-    interview.assessment_run = thought.report
+    interview.assessment_run = thought.report.model_copy(update={"execution_id": assessment.assessment_id})
     sent = [outgoing_event(Topic.ASSESSMENT_COMPLETED, interview, envelope, assessment, now=ctx.now)]
     return finish(interview, envelope.id, sent)
 

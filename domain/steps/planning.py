@@ -187,7 +187,7 @@ def plan_ready(
         # The interview moved on while the model ran (cancelled, or revised again): drop the plan.
         interview.mark_processed(envelope.id, [])
         return StepResult(interview=interview)
-    interview.plan_run = thought.report
+    interview.plan_run = thought.report.model_copy(update={"execution_id": plan.plan_id})
     skills = [c.name for c in plan.competencies]
     generated = PlanGenerated(plan_id=plan.plan_id, validated_skills=skills, duration=plan.duration_minutes, plan=plan)
     sent = [outgoing_event(Topic.PLAN_GENERATED, interview, envelope, generated, now=ctx.now)]

@@ -1,0 +1,288 @@
+"""Server-Sent Events: interview transitions, agent runs and the assessment workspace, on any worker.
+
+Every worker tails the interviews table's changelog topic itself (a plain consumer, no group,
+from the end), so a stream can be opened on any worker and a client that reconnects elsewhere
+loses nothing: Last-Event-ID resumes from the row's history, read from the owning worker. Each
+subscriber holds only the newest row (rows are full snapshots), so a slow or vanished client
+cannot grow memory; aiohttp-sse frames events and sends keepalive pings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import web
+from aiohttp_sse import sse_response
+from aiokafka import AIOKafkaConsumer
+from faust.web import View
+
+from app.main import app
+from app.metrics import SSE_STREAMS
+from app.settings import settings
+from domain.access import ExpiredAccessToken, InvalidAccessToken, issue_stream_token, verify_stream_token
+from domain.live import LiveEvent, WorkspaceProgress, run_events, transition_events, workspace_events
+from streams_web.http import ApiError, api, authenticate, json_response
+from streams_web.routing import owner_url
+from tables.faust_tables import interviews
+from tables.interview import Interview
+
+log = logging.getLogger(__name__)
+
+KEEPALIVE_SECONDS = 10.0
+SEND_TIMEOUT_SECONDS = 30.0  # a client that stops reading is dropped, not buffered for
+STREAM_TOKEN_TTL_SECONDS = 300
+NO_BUFFERING = {"X-Accel-Buffering": "no", "Cache-Control": "no-cache"}
+
+
+class Latest:
+    """One subscriber's mailbox: only the newest row is kept."""
+
+    def __init__(self) -> None:
+        self.row: Interview | None = None
+        self.changed = asyncio.Event()
+
+    def put(self, row: Interview) -> None:
+        self.row = row
+        self.changed.set()
+
+    async def take(self, timeout: float) -> Interview | None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.changed.wait(), timeout)
+        self.changed.clear()
+        row, self.row = self.row, None
+        return row
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.by_interview: dict[str, set[Latest]] = defaultdict(set)
+        self.by_run: dict[str, set[Latest]] = defaultdict(set)
+        self.stopping = asyncio.Event()
+        self.open = 0
+
+    def publish(self, row: Interview) -> None:
+        for box in self.by_interview.get(row.interview_id, ()):
+            box.put(row)
+        for box in self.by_run.get(row.run_id, ()):
+            box.put(row)
+
+    @contextlib.contextmanager
+    def subscribe(self, index: dict[str, set[Latest]], key: str, kind: str) -> Any:
+        box = Latest()
+        index[key].add(box)
+        self.open += 1
+        SSE_STREAMS.labels(kind).inc()
+        try:
+            yield box
+        finally:
+            self.open -= 1
+            SSE_STREAMS.labels(kind).dec()
+            index[key].discard(box)
+            if not index[key]:
+                del index[key]
+
+
+hub = Hub()
+
+
+@app.task
+async def tail_interview_changelog() -> None:
+    """Feed the hub from every row write, whichever worker made it.
+
+    An exception escaping an app task crashes the worker, so failures are logged and the tail
+    starts again; streams then miss nothing they cannot replay (Last-Event-ID, reconnect).
+    """
+    while True:
+        try:
+            await _follow_changelog()
+        except Exception:
+            log.exception("live streams lost the changelog; following it again")
+            await asyncio.sleep(1.0)
+
+
+async def _follow_changelog() -> None:
+    topic = interviews.changelog_topic.get_topic_name()
+    # No group: this worker reads every partition, from the end (streams replay from the row).
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.broker,
+        group_id=None,
+        auto_offset_reset="latest",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
+    await consumer.start()
+    try:
+        log.info("live streams follow %s", topic)
+        while True:
+            batches = await consumer.getmany(timeout_ms=500)
+            for records in batches.values():
+                for record in records:
+                    if record.value is None:
+                        continue
+                    try:
+                        hub.publish(Interview.model_validate_json(record.value))
+                    except ValueError:
+                        log.warning("unreadable interview row at %s[%s]@%s", topic, record.partition, record.offset)
+    finally:
+        await consumer.stop()
+
+
+@app.on_before_shutdown.connect  # type: ignore[arg-type]  # mode types the receiver narrower than it calls it
+async def _end_streams(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+    """Open streams end at once on shutdown instead of holding the worker up."""
+    hub.stopping.set()
+
+
+def stream_tenant(request: web.Request) -> str:
+    """Headers as the REST API, or ``?token=`` (from POST /api/v1/streams/token) for EventSource."""
+    token = request.query.get("token")
+    if token is None:
+        tenant_id, _ = authenticate(request)
+        return tenant_id
+    try:
+        claims = verify_stream_token(token, secret=settings.access_link.secret, now=datetime.now(UTC))
+    except (InvalidAccessToken, ExpiredAccessToken) as exc:
+        raise ApiError(401, str(exc)) from None
+    return claims.tenant_id
+
+
+async def current_row(interview_id: str) -> Interview | None:
+    """The row as its owning worker has it now (asked over HTTP when another worker owns it)."""
+    owner = owner_url(interview_id)
+    if owner is None:
+        row: Interview | None = interviews.get(interview_id)
+        return row
+    url = owner.with_path(f"/api/v1/admin/rows/{interview_id}")
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
+        session.get(url, headers={"X-API-Key": settings.admin_api_key}) as response,
+    ):
+        if response.status == 404:
+            return None
+        if response.status != 200:
+            raise ApiError(503, f"owning worker answered {response.status}; retry", retryAfterSeconds=1)
+        return Interview.model_validate_json(await response.read())
+
+
+async def _stream(
+    request: web.Request,
+    kind: str,
+    index: dict[str, set[Latest]],
+    key: str,
+    first: Interview | None,
+    tell: Callable[[Interview], list[LiveEvent]],
+) -> web.StreamResponse:
+    if request.method == "HEAD":  # headers only: a streaming HEAD would never end
+        return web.Response(content_type="text/event-stream", headers=NO_BUFFERING)
+    with hub.subscribe(index, key, kind) as box:
+        async with sse_response(
+            request, headers=NO_BUFFERING, ping_interval=KEEPALIVE_SECONDS, send_timeout=SEND_TIMEOUT_SECONDS
+        ) as response:
+            rows = [first] if first is not None else []
+            while response.is_connected() and not hub.stopping.is_set():
+                for row in rows:
+                    for event in tell(row):
+                        await response.send(orjson.dumps(event.data).decode(), id=event.id, event=event.event)
+                row = await box.take(timeout=1.0)
+                rows = [row] if row is not None else []
+        return response
+
+
+def _tenant_row(row: Interview | None, tenant_id: str, interview_id: str) -> Interview:
+    if row is None or row.tenant_id != tenant_id:
+        raise ApiError(404, f"interview {interview_id} not found")
+    return row
+
+
+@app.page("/api/v1/interviews/{interview_id}/events")
+class InterviewEvents(View):
+    @api
+    async def get(self, request: web.Request, interview_id: str) -> web.StreamResponse:
+        tenant_id = stream_tenant(request)
+        row = _tenant_row(await current_row(interview_id), tenant_id, interview_id)
+        raw = request.headers.get("Last-Event-ID", "0")
+        sent = int(raw) if raw.isdigit() else 0
+
+        def tell(update: Interview) -> list[LiveEvent]:
+            nonlocal sent
+            events = transition_events(update, sent)
+            sent = max(sent, len(update.history))
+            return events
+
+        return await _stream(request, "interview", hub.by_interview, interview_id, row, tell)
+
+    head = get
+
+
+@app.page("/api/v1/runs/{run_id}/stream")
+class RunStream(View):
+    @api
+    async def get(self, request: web.Request, run_id: str) -> web.StreamResponse:
+        tenant_id = stream_tenant(request)
+        interview_id = request.query.get("interviewId")
+        row = None
+        if interview_id:  # lets a stream opened after the run replay it
+            row = _tenant_row(await current_row(interview_id), tenant_id, interview_id)
+            if row.run_id != run_id:
+                raise ApiError(404, f"run {run_id} not found")
+        told: set[str] = set()
+
+        def tell(update: Interview) -> list[LiveEvent]:
+            return run_events(update, told) if update.tenant_id == tenant_id else []
+
+        return await _stream(request, "run", hub.by_run, run_id, row, tell)
+
+    head = get
+
+
+@app.page("/api/v1/workspaces/{interview_id}/stream")
+class WorkspaceStream(View):
+    @api
+    async def get(self, request: web.Request, interview_id: str) -> web.StreamResponse:
+        tenant_id = stream_tenant(request)
+        row = _tenant_row(await current_row(interview_id), tenant_id, interview_id)
+        progress = WorkspaceProgress()
+        return await _stream(
+            request, "workspace", hub.by_interview, interview_id, row, lambda u: workspace_events(u, progress)
+        )
+
+    head = get
+
+
+@app.page("/api/v1/streams/token")
+class StreamToken(View):
+    @api
+    async def post(self, request: web.Request) -> web.Response:
+        tenant_id, _ = authenticate(request)
+        token, expires_at = issue_stream_token(
+            settings.access_link, tenant_id=tenant_id, now=datetime.now(UTC), ttl_seconds=STREAM_TOKEN_TTL_SECONDS
+        )
+        return json_response({"token": token, "expiresAt": expires_at})
+
+
+@app.page("/api/v1/admin/rows/{interview_id}")
+class RowOnOwner(View):
+    """The whole row, for other workers' streams (admin key; never forwarded)."""
+
+    @api
+    async def get(self, request: web.Request, interview_id: str) -> web.Response:
+        if not hmac.compare_digest(request.headers.get("X-API-Key", "").encode(), settings.admin_api_key.encode()):
+            raise ApiError(401, "missing or wrong admin X-API-Key")
+        row: Interview | None = interviews.get(interview_id)
+        if row is None:
+            raise ApiError(404, f"interview {interview_id} not found here")
+        return web.Response(body=row.model_dump_json(by_alias=True), content_type="application/json")
+
+
+def open_streams() -> int:
+    return hub.open
