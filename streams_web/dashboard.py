@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,11 +24,9 @@ from app.main import app
 from app.metrics import EVENTS_CONSUMED, TRANSITIONS
 from app.settings import settings
 from domain.access import ExpiredAccessToken, InvalidAccessToken, issue_stream_token, verify_stream_token
+from streams_web.admin import group_counts
 from streams_web.http import ApiError, api, authenticate_admin, json_response
 from streams_web.live import KEEPALIVE_SECONDS, NO_BUFFERING, SEND_TIMEOUT_SECONDS, STREAM_TOKEN_TTL_SECONDS, hub
-from tables.faust_tables import interviews
-from tables.interview import Interview
-from tables.state_machine import State
 
 PAGE = Path(__file__).parent / "static" / "dashboard.html"
 ADMIN_STREAM_SUBJECT = "*admin*"  # the stream token's subject for admin streams; no tenant is named so
@@ -40,19 +37,20 @@ def _total(metric_family: Iterable[Metric]) -> float:
     return sum(s.value for m in metric_family for s in m.samples if s.name.endswith("_total"))
 
 
-def snapshot(previous: tuple[float, float] | None) -> tuple[dict[str, object], tuple[float, float]]:
-    """The dashboard's numbers now, and (time, events consumed) for the next rate."""
+async def snapshot(previous: tuple[float, float] | None) -> tuple[dict[str, object], tuple[float, float]]:
+    """The dashboard's numbers now, and (time, events consumed) for the next rate.
+
+    Throughput is this worker's; interviews per state are the whole group's.
+    """
     now = time.time()
     consumed = _total(EVENTS_CONSUMED.collect())
     rate = (consumed - previous[1]) / max(now - previous[0], 1e-6) if previous else 0.0
-    rows: list[Interview] = list(interviews.values())
-    by_state = Counter(row.state for row in rows)
     body: dict[str, object] = {
         "at": now,
         "eventsConsumed": int(consumed),
         "eventsPerSecond": max(rate, 0.0),
         "transitions": int(_total(TRANSITIONS.collect())),
-        "states": {str(state): by_state.get(state, 0) for state in State},
+        "states": (await group_counts())["byState"],
         "lag": latest_status().to_wire(exclude_none=False),
     }
     return body, (now, consumed)
@@ -103,7 +101,7 @@ class DashboardStream(View):
             request, headers=NO_BUFFERING, ping_interval=KEEPALIVE_SECONDS, send_timeout=SEND_TIMEOUT_SECONDS
         ) as response:
             while response.is_connected() and not hub.stopping.is_set():
-                body, previous = snapshot(previous)
+                body, previous = await snapshot(previous)
                 await response.send(orjson.dumps(body).decode(), event="snapshot")
                 await asyncio.sleep(SNAPSHOT_SECONDS)
         return response

@@ -120,3 +120,26 @@ def routed(handler: Handler) -> Handler:
         return await on_owner(request, interview_id, lambda: handler(self, request, interview_id, **kwargs))
 
     return wrapper
+
+
+def peer_urls() -> list[URL]:
+    """Every worker of the group that holds interview partitions, this one included."""
+    urls = [URL(str(app.conf.canonical_url)), *(URL(host) for host in app.router.table_metadata(interviews.name))]
+    return list({_ident(url): url for url in urls}.values())
+
+
+async def gather_from_peers(path: str, headers: dict[str, str]) -> list[dict[str, Any]]:
+    """``path`` asked of every worker with ``scope=local``; each answers for its own partitions."""
+
+    async def ask(peer: URL) -> dict[str, Any]:
+        url = peer.with_path(path).with_query({"scope": "local"})
+        async with _client().get(url, headers={**headers, FORWARDED_HEADER: str(app.conf.canonical_url)}) as response:
+            if response.status != 200:
+                raise ApiError(503, f"worker {peer} answered {response.status}; retry", retryAfterSeconds=1)
+            answer: dict[str, Any] = await response.json()
+            return answer
+
+    try:
+        return list(await asyncio.gather(*(ask(peer) for peer in peer_urls())))
+    except aiohttp.ClientError as exc:
+        raise ApiError(503, f"a worker did not answer ({exc}); retry", retryAfterSeconds=1) from None

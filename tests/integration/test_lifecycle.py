@@ -278,6 +278,16 @@ async def test_wrong_state_triggers_are_409_over_http_and_dead_lettered_over_top
     assert letter["reason"] == "transition_forbidden"
     assert "state PENDING" in letter["error"]
     assert letter["sourceTopic"] == "interview.completed"
+    # ... and listed over HTTP with its reason.
+    status, listed = await api.call(
+        "GET",
+        f"/api/v1/admin/deadletters?reason=transition_forbidden&interviewId={interview_id}",
+        headers={"X-API-Key": ADMIN_KEY},
+    )
+    assert status == 200, listed
+    assert [d["eventId"] for d in listed["deadLetters"]] == [event_id]
+    status, _ = await api.call("GET", "/api/v1/admin/deadletters?limit=0", headers={"X-API-Key": ADMIN_KEY})
+    assert status == 400
     status, history = await api.call("GET", f"/api/v1/interviews/{interview_id}/history")
     assert [r["eventId"] for r in history["rejectedTriggers"]] == [event_id]
     assert history["state"] == "PENDING"

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
-from conftest import COMPLETE_REQUEST, Api, Worker, Workers
+from conftest import ADMIN_KEY, COMPLETE_REQUEST, Api, Worker, Workers
 from test_live_streams import read_events
 
 
@@ -67,6 +67,15 @@ async def test_any_worker_answers_for_every_key_and_streams_survive_switching_wo
         history_second, _ = await get_ok(on_second, f"/api/v1/interviews/{interview_id}/history")
         assert history_main == history_second
     assert len(served_by) == 2, served_by  # both workers own some of the keys
+    admin = {"X-API-Key": ADMIN_KEY}
+    counts = []
+    for api in (on_main, on_second):
+        status, body = await api.call("GET", "/api/v1/admin/metrics/workflows", headers=admin)
+        assert status == 200, body
+        counts.append(body)
+    assert counts[0] == counts[1]  # the whole group's counts, whichever worker is asked
+    assert counts[0]["workers"] == 2
+    assert counts[0]["byState"]["PENDING"] >= len(created)
 
     # A command sent to the worker that does not own the interview keeps its body.
     interview_id = created[0]
