@@ -17,13 +17,14 @@ from typing import Any
 import orjson
 from faust.types import EventT, StreamT
 
-from agents.runtime import dead_letter
+from agents.runtime import dead_letter, header_items
 from app import metrics, topics
 from app.main import app
 from app.settings import settings
 from app.webhook_client import DeliveryFailed, WebhookClient
 from domain.webhooks import WebhookDelivery, backoff_seconds
 from models.codec import BadMessage, Reason
+from models.deadletter import REPLAYED_FROM_HEADER
 from tables.faust_tables import webhook_queues
 from tables.webhook_queue import WebhookQueue
 
@@ -92,7 +93,8 @@ async def deliver_webhooks(stream: StreamT[Any]) -> None:
         queue = webhook_queues.get(interview_id) or WebhookQueue()
         now = time.time()
         if delivery is not None:
-            if not queue.accept(delivery, now):
+            replayed = any(name == REPLAYED_FROM_HEADER for name, _ in header_items(event.message.headers))
+            if not queue.accept(delivery, now, revive=replayed):
                 continue  # a redelivered follow-on: already sent or queued
         else:
             _ticked.pop(interview_id, None)

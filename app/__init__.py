@@ -3,7 +3,10 @@
 # Register agents, views and topic declaration on the app (import order matters: app first).
 import agents  # noqa: F401
 import streams_web  # noqa: F401
-from app import topics
+from app import (
+    cli,  # noqa: F401  (faust -A app <command>)
+    topics,
+)
 from app.main import app
 
 

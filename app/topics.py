@@ -27,8 +27,16 @@ def _declare(name: str, value_serializer: Any) -> TopicT:
 workflow: dict[str, TopicT] = {name: _declare(name, EnvelopeCodec(name)) for name in WORKFLOW_TOPICS}
 webhook_outbox = _declare(Topic.WEBHOOK_OUTBOX, "raw")
 deadletter = _declare(Topic.DEADLETTER, "raw")
+entity_extraction = _declare(Topic.ENTITY_EXTRACTION, "raw")
+entities_by_type = _declare(Topic.ENTITIES_BY_TYPE, "raw")
 
-by_name: dict[str, TopicT] = {**workflow, Topic.WEBHOOK_OUTBOX: webhook_outbox, Topic.DEADLETTER: deadletter}
+by_name: dict[str, TopicT] = {
+    **workflow,
+    Topic.WEBHOOK_OUTBOX: webhook_outbox,
+    Topic.DEADLETTER: deadletter,
+    Topic.ENTITY_EXTRACTION: entity_extraction,
+    Topic.ENTITIES_BY_TYPE: entities_by_type,
+}
 
 
 async def declare_all() -> None:

@@ -8,6 +8,9 @@ from collections.abc import Sequence
 from models.base import WireModel
 from models.codec import BadMessage, Reason
 
+# Header a replayed message carries: the deadLetterId it was replayed from (faust -A app replay-deadletters).
+REPLAYED_FROM_HEADER = "replayed-from"
+
 
 class DeadLetterHeader(WireModel):
     key: str

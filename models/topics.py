@@ -24,6 +24,9 @@ class Topic(StrEnum):
     # Webhook deliveries waiting to be sent (keyed by interviewId, so per-interview order holds).
     WEBHOOK_OUTBOX = "webhooks.outbox"
     DEADLETTER = "events.deadletter"
+    # The AEGIS seed's ingestion topic ({event_type, data}; any key), and its repartition by event_type.
+    ENTITY_EXTRACTION = "entity-extraction-worker"
+    ENTITIES_BY_TYPE = "entities.by-type"
 
 
 WORKFLOW_TOPICS: tuple[Topic, ...] = (

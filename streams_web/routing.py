@@ -37,12 +37,12 @@ def _ident(url: URL) -> tuple[str, int]:
     return (url.host or "", int(url.port or 80))
 
 
-def owner_url(interview_id: str) -> URL | None:
-    """The owner's base URL, or None when this worker owns the key and its table is ready."""
+def owner_url(key: str, table: str = interviews.name) -> URL | None:
+    """The base URL of the worker owning ``key`` in ``table``; None when it is this one, ready."""
     if app.rebalancing or not app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
         raise ApiError(503, "the worker is rebalancing; retry shortly", retryAfterSeconds=1)
     try:
-        owner: URL = app.router.key_store(interviews.name, interview_id)
+        owner: URL = app.router.key_store(table, key)
     except KeyError:
         raise ApiError(503, "partition owner not known yet; retry shortly", retryAfterSeconds=1) from None
     return None if _ident(owner) == _ident(URL(str(app.conf.canonical_url))) else owner
@@ -76,8 +76,9 @@ async def on_owner(
     interview_id: str,
     local: Callable[[], Awaitable[web.StreamResponse]],
     body: bytes | None = None,
+    table: str = interviews.name,
 ) -> web.StreamResponse:
-    """Run ``local`` when this worker owns ``interview_id``, else forward to the owner.
+    """Run ``local`` when this worker owns ``interview_id`` (a key of ``table``), else forward to the owner.
 
     A forwarded request is never forwarded again: if assignments moved meanwhile the owner
     answers 503 and the first worker tries again, until the rebalance settles.
@@ -86,7 +87,7 @@ async def on_owner(
     last: ApiError | None = None
     for _ in range(1 if forwarded else ROUTE_ATTEMPTS):
         try:
-            owner = owner_url(interview_id)
+            owner = owner_url(interview_id, table)
             if owner is None:
                 response = await local()
                 response.headers["X-Served-By"] = str(app.conf.canonical_url)

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from app.codecs import PydanticCodec, Utf8
 from app.main import app
 from app.settings import settings
+from tables.entities import EntityTypeSummary
 from tables.interview import Interview
 from tables.notifications import NotificationLog
 from tables.webhook_queue import WebhookQueue
@@ -30,3 +31,4 @@ def _table(name: str, row: type[BaseModel], help: str) -> Table[str, Any]:
 interviews = _table("interviews", Interview, "Interview rows keyed by interviewId.")
 webhook_queues = _table("webhook-queues", WebhookQueue, "Per-interview webhook deliveries: pending, delivered, dead.")
 notifications = _table("notifications", NotificationLog, "Per-interview notifications sent to the recruiter.")
+entities = _table("entities", EntityTypeSummary, "entity-extraction-worker events per event_type.")

@@ -48,8 +48,15 @@ class WebhookQueue(WireModel):
             or any(d.delivery.delivery_id == delivery_id for d in self.dead)
         )
 
-    def accept(self, delivery: WebhookDelivery, now: float) -> bool:
-        """Queue a delivery in its place; False when it is already known (a redelivery)."""
+    def accept(self, delivery: WebhookDelivery, now: float, *, revive: bool = False) -> bool:
+        """Queue a delivery in its place; False when it is already known (a redelivery).
+
+        ``revive``: an operator replays a delivery that was given up; it is sent again, once.
+        """
+        if revive and any(d.delivery.delivery_id == delivery.delivery_id for d in self.dead):
+            self.dead = [d for d in self.dead if d.delivery.delivery_id != delivery.delivery_id]
+            self.pending.append(PendingDelivery(delivery=delivery, queued_at=now))
+            return True
         if self.knows(delivery.delivery_id):
             return False
         arrived = PendingDelivery(delivery=delivery, queued_at=now)

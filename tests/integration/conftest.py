@@ -330,6 +330,19 @@ class Api:
             await asyncio.sleep(0.1)
         raise AssertionError(f"interview {interview_id}: not {what} in {timeout}s; last: {last}")
 
+    async def wait_until_ok(
+        self, path: str, check: Callable[[dict[str, Any]], bool], timeout: float = 30.0
+    ) -> dict[str, Any]:
+        """GET ``path`` until it answers 200 with a body that passes ``check``."""
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while time.monotonic() < deadline:
+            status, last = await self.call("GET", path)
+            if status == 200 and check(last):
+                return last  # type: ignore[no-any-return]
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"GET {path}: not as expected in {timeout}s; last: {last}")
+
     async def wait_state(self, interview_id: str, state: str, timeout: float = 30.0) -> dict[str, Any]:
         return await self.wait_until(interview_id, lambda row: row["state"] == state, state, timeout)
 

@@ -77,3 +77,17 @@ def test_unnumbered_deliveries_are_not_held() -> None:
     queue.accept(delivery(5), now=0.0)
     queue.accept(delivery(None, "outside"), now=0.0)
     assert [p.delivery.delivery_id for p in queue.pending] == ["outside"]
+
+
+def test_a_replayed_dead_delivery_is_sent_again_once() -> None:
+    queue = WebhookQueue()
+    queue.accept(delivery(1), now=0.0)
+    pending = queue.pending.pop(0)
+    queue.mark_dead(pending, "HTTP 503", now=1.0)
+    assert not queue.accept(delivery(1), now=2.0)  # an ordinary redelivery of a dead one: ignored
+
+    assert queue.accept(delivery(1), now=3.0, revive=True)
+
+    assert order(queue) == [1]
+    assert queue.dead == []
+    assert not queue.accept(delivery(1), now=4.0, revive=True)  # already pending again
