@@ -18,7 +18,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
 import orjson
 from aiohttp import web
 from aiohttp_sse import sse_response
@@ -31,7 +30,7 @@ from app.settings import settings
 from domain.access import ExpiredAccessToken, InvalidAccessToken, issue_stream_token, verify_stream_token
 from domain.live import LiveEvent, WorkspaceProgress, run_events, transition_events, workspace_events
 from streams_web.http import ApiError, api, authenticate, json_response
-from streams_web.routing import owner_url
+from streams_web.routing import http_client, owner_url
 from tables.faust_tables import interviews
 from tables.interview import Interview
 
@@ -163,10 +162,7 @@ async def current_row(interview_id: str) -> Interview | None:
         row: Interview | None = interviews.get(interview_id)
         return row
     url = owner.with_path(f"/api/v1/admin/rows/{interview_id}")
-    async with (
-        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
-        session.get(url, headers={"X-API-Key": settings.admin_api_key}) as response,
-    ):
+    async with http_client().get(url, headers={"X-API-Key": settings.admin_api_key}) as response:
         if response.status == 404:
             return None
         if response.status != 200:

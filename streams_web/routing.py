@@ -48,7 +48,8 @@ def owner_url(key: str, table: str = interviews.name) -> URL | None:
     return None if _ident(owner) == _ident(URL(str(app.conf.canonical_url))) else owner
 
 
-def _client() -> aiohttp.ClientSession:
+def http_client() -> aiohttp.ClientSession:
+    """The one client session this worker uses to call the others."""
     global _session
     if _session is None or _session.closed:
         _session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
@@ -61,7 +62,7 @@ async def forward(request: web.Request, owner: URL, body: bytes | None = None) -
     headers[FORWARDED_HEADER] = str(app.conf.canonical_url)
     data = body if body is not None else await request.read()
     url = owner.with_path(request.path).with_query(request.query)
-    async with _client().request(request.method, url, headers=headers, data=data or None) as response:
+    async with http_client().request(request.method, url, headers=headers, data=data or None) as response:
         payload = await response.read()
         return web.Response(
             body=payload,
@@ -134,7 +135,9 @@ async def gather_from_peers(path: str, headers: dict[str, str]) -> list[dict[str
 
     async def ask(peer: URL) -> dict[str, Any]:
         url = peer.with_path(path).with_query({"scope": "local"})
-        async with _client().get(url, headers={**headers, FORWARDED_HEADER: str(app.conf.canonical_url)}) as response:
+        async with http_client().get(
+            url, headers={**headers, FORWARDED_HEADER: str(app.conf.canonical_url)}
+        ) as response:
             if response.status != 200:
                 raise ApiError(503, f"worker {peer} answered {response.status}; retry", retryAfterSeconds=1)
             answer: dict[str, Any] = await response.json()
