@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel, Field
 
+import streams_web  # noqa: F401  (the views, with the real lag monitor, before any test fakes it)
 from app import metrics
 from tables.interview import Interview
 from tables.state_machine import State, Trigger
