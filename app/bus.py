@@ -196,6 +196,10 @@ class _LoopThread:
                 self._thread.join(timeout)
 
 
+MAX_QUEUED = 10_000  # messages publish() may hand over before it waits for the drain task
+_Outgoing = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]] | None] | concurrent.futures.Future[None]
+
+
 class _EnsureTopic(Protocol):
     def __call__(
         self,
@@ -314,6 +318,10 @@ class KafkaProducerManager:
         self._producer: Any = None
         self._pending: set[asyncio.Future[Any]] = set()  # touched on the loop thread only
         self._lock = threading.Lock()
+        # publish() hands messages to one drain task on the loop, in order, without waiting for it;
+        # the semaphore bounds how many may wait there (backpressure instead of unbounded memory).
+        self._outbox: asyncio.Queue[_Outgoing] | None = None
+        self._room = threading.BoundedSemaphore(MAX_QUEUED)
 
     @property
     def connected(self) -> bool:
@@ -349,7 +357,29 @@ class KafkaProducerManager:
                     exc,
                 )
                 return
+            self._outbox = runner.run(self._start_drain(producer), self.request_timeout)
             self._runner, self._producer, self.logging_only = runner, producer, False
+
+    async def _start_drain(self, producer: Any) -> asyncio.Queue[_Outgoing]:
+        outbox: asyncio.Queue[_Outgoing] = asyncio.Queue()
+        asyncio.get_running_loop().create_task(self._drain(producer, outbox), name="bus-drain")
+        return outbox
+
+    async def _drain(self, producer: Any, outbox: asyncio.Queue[_Outgoing]) -> None:
+        """Send queued messages one after another, so per-partition order is the publish order."""
+        while True:
+            item = await outbox.get()
+            if isinstance(item, concurrent.futures.Future):  # a flush marker: all before it are sent
+                item.set_result(None)
+                continue
+            topic, value, key, headers = item
+            try:
+                await self._send(producer, topic, value, key, headers)
+            except Exception as exc:  # counted and logged like a failed delivery; publish has returned
+                self.failed_deliveries += 1
+                log.error("Kafka publish to %s failed: %s: %s", topic, type(exc).__name__, exc)
+            finally:
+                self._room.release()
 
     async def _start(self) -> Any:
         loop = asyncio.get_running_loop()
@@ -376,10 +406,11 @@ class KafkaProducerManager:
         return runner, producer
 
     def publish(self, topic: str, value: dict[str, Any], key: Key = None, headers: Headers = None) -> None:
-        """Send ``value`` as JSON; returns once the message is queued (``flush`` waits for delivery).
+        """Send ``value`` as JSON; returns at once, the message queued in order (``flush`` waits for delivery).
 
-        Raises TypeError for a value orjson cannot serialise and BusError when the producer does not
-        take the message within ``request_timeout`` (e.g. the topic's metadata never arrives).
+        Raises TypeError for a value orjson cannot serialise, and BusError when MAX_QUEUED messages are
+        still waiting after ``request_timeout``. A message the producer then refuses (unknown topic,
+        too large) is logged and counted in ``failed_deliveries``, as an unconfirmed delivery is.
         """
         self.publish_raw(topic, orjson.dumps(value), key=key, headers=headers)
 
@@ -396,11 +427,19 @@ class KafkaProducerManager:
                 _text(value),
             )
             return
-        runner, producer = self._require()
+        runner, _ = self._require()
+        outbox = self._outbox
+        assert outbox is not None
+        if not self._room.acquire(timeout=self.request_timeout):
+            raise BusError(
+                f"could not publish to {topic!r}: {MAX_QUEUED} messages still queued after "
+                f"{self.request_timeout:.1f}s (is the broker keeping up?)"
+            )
         try:
-            runner.run(self._send(producer, topic, value, key_bytes, header_list), self.request_timeout + _LOOP_SLACK)
-        except (KafkaError, TimeoutError) as exc:
-            raise BusError(f"could not publish to {topic!r}: {type(exc).__name__}: {exc}") from exc
+            runner.loop.call_soon_threadsafe(outbox.put_nowait, (topic, value, key_bytes, header_list))
+        except RuntimeError as exc:  # the loop has stopped
+            self._room.release()
+            raise BusError(f"could not publish to {topic!r}: the manager's event loop has stopped") from exc
 
     async def _send(
         self, producer: Any, topic: str, value: bytes | None, key: bytes | None, headers: list[tuple[str, bytes]] | None
@@ -422,10 +461,13 @@ class KafkaProducerManager:
         Failed deliveries are logged and counted in ``failed_deliveries``. Does nothing (0) when not
         connected or in logging-only mode.
         """
-        runner, producer = self._runner, self._producer
-        if runner is None or producer is None:
+        runner, producer, outbox = self._runner, self._producer, self._outbox
+        if runner is None or producer is None or outbox is None:
             return 0
         try:
+            sent: concurrent.futures.Future[None] = concurrent.futures.Future()
+            runner.loop.call_soon_threadsafe(outbox.put_nowait, sent)
+            sent.result(timeout)  # everything published before this flush has been handed to the producer
             return runner.run(self._flush(timeout), timeout + _LOOP_SLACK)
         except Exception as exc:
             log.error("Kafka flush failed: %s", exc)

@@ -98,6 +98,21 @@ def test_publish_then_consume_round_trip_with_key_and_headers(bootstrap: str) ->
     assert plain == [value]
 
 
+def test_publish_keeps_the_order_of_each_key(bootstrap: str) -> None:
+    topic = _unique("order")
+    KafkaProducerManager.ensure_topic(topic, bootstrap_servers=bootstrap)
+    with KafkaProducerManager(bootstrap) as producer:
+        for number in range(600):  # publish returns at once; a drain task sends in publish order
+            producer.publish(topic, {"n": number}, key=f"interview-{number % 4}")
+        assert producer.flush() == 0
+
+    received = _collect(bootstrap, [topic])
+    assert len(received) == 600
+    for key in range(4):
+        numbers = [m.value["n"] for m in received if m.key_text == f"interview-{key}"]
+        assert numbers == list(range(key, 600, 4))
+
+
 def test_max_messages_is_honoured_and_nothing_unhandled_is_committed(bootstrap: str) -> None:
     topic = _unique("max")
     KafkaProducerManager.ensure_topic(topic, bootstrap_servers=bootstrap)
