@@ -66,7 +66,6 @@ class Hub:
         self.by_interview: dict[str, set[Latest]] = defaultdict(set)
         self.by_run: dict[str, set[Latest]] = defaultdict(set)
         self.stopping = asyncio.Event()
-        self.open = 0
 
     def publish(self, row: Interview) -> None:
         for box in self.by_interview.get(row.interview_id, ()):
@@ -78,12 +77,10 @@ class Hub:
     def subscribe(self, index: dict[str, set[Latest]], key: str, kind: str) -> Any:
         box = Latest()
         index[key].add(box)
-        self.open += 1
         SSE_STREAMS.labels(kind).inc()
         try:
             yield box
         finally:
-            self.open -= 1
             SSE_STREAMS.labels(kind).dec()
             index[key].discard(box)
             if not index[key]:
@@ -278,7 +275,3 @@ class RowOnOwner(View):
         if row is None:
             raise ApiError(404, f"interview {interview_id} not found here")
         return web.Response(body=row.model_dump_json(by_alias=True), content_type="application/json")
-
-
-def open_streams() -> int:
-    return hub.open
