@@ -7,7 +7,7 @@ KAFKA_JARS := local_kafka/lib/.resolved
 WEB_PORT ?= 6066
 DATA_DIR ?= .worker-data
 
-.PHONY: setup run test test-unit test-integration check format kafka-jars kafka-up kafka-down test-deps clean
+.PHONY: setup run test test-unit test-faults test-integration check format kafka-jars kafka-up kafka-down test-deps clean
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -44,6 +44,9 @@ test: setup kafka-jars test-deps ## the whole suite; starts its own broker unles
 
 test-unit: setup
 	$(PY) -m pytest -q -m "not integration"
+
+test-faults: setup kafka-jars test-deps ## only the fault cases (SIGKILLed workers, lost data dirs); also part of `make test`
+	$(PY) -m pytest -q -s -m faults
 
 check: setup ## format, lint, types
 	$(VENV)/bin/ruff format --check .

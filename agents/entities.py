@@ -51,8 +51,8 @@ async def record_entities(stream: StreamT[Any]) -> None:
             summary: EntityTypeSummary = entities.get(entity.event_type) or EntityTypeSummary(
                 event_type=entity.event_type
             )
-            if summary.record(entity, at=utc_timestamp(), source=source):
-                entities[entity.event_type] = summary
+            summary.record(entity, at=utc_timestamp(), source=source)  # False: a redelivery, written again
+            entities[entity.event_type] = summary  # (as rewrite_for_changelog explains)
         except BadMessage as exc:
             await dead_letter(event, exc)
         except Exception as exc:  # a bug must not stop the partition

@@ -6,7 +6,7 @@ from typing import Any
 
 from faust.types import StreamT
 
-from agents.runtime import dead_letter, send_all, step_context, workflow_events
+from agents.runtime import dead_letter, rewrite_for_changelog, send_all, step_context, workflow_events
 from app import topics
 from app.main import app
 from domain import steps
@@ -17,12 +17,10 @@ from tables.faust_tables import interviews, notifications
 
 async def notify_each(stream: StreamT[Any]) -> None:
     async for event, envelope in workflow_events(stream):
+        log = notifications.get(envelope.interview_id)
         try:
             result = steps.notification(
-                interviews.get(envelope.interview_id),
-                notifications.get(envelope.interview_id),
-                envelope,
-                step_context(event, envelope),
+                interviews.get(envelope.interview_id), log, envelope, step_context(event, envelope)
             )
         except BadMessage as exc:
             await dead_letter(event, exc, envelope)
@@ -32,6 +30,8 @@ async def notify_each(stream: StreamT[Any]) -> None:
             continue
         if result.log is not None:
             notifications[envelope.interview_id] = result.log
+        elif log is not None:
+            rewrite_for_changelog(notifications, envelope.interview_id, log)
         await send_all(result.sent)
 
 

@@ -135,6 +135,17 @@ def step_context(event: EventT[Any], envelope: Envelope[Any]) -> StepContext:
     )
 
 
+def rewrite_for_changelog(table: Any, key: str, row: Any) -> None:
+    """Write an unchanged row again when its input is redelivered.
+
+    A worker killed after writing its local RocksDB but before the changelog write left the
+    process leaves the store ahead of the changelog; the redelivered input changes nothing, so
+    without this write the changelog would never get that version, and a worker rebuilding the
+    table from the changelog (a new host, a lost data dir) would lose it.
+    """
+    table[key] = row
+
+
 async def apply_step(event: EventT[Any], envelope: Envelope[Any], step: Step) -> StepResult | None:
     """Run ``step`` on the interview row; write it back, send what it produced, dead-letter refusals.
 
@@ -149,13 +160,15 @@ async def apply_step(event: EventT[Any], envelope: Envelope[Any], step: Step) ->
     except BadMessage as exc:
         await dead_letter(event, exc, envelope)
         return None
-    except Exception as exc:  # a bug or a failing model must not stop the partition
+    except Exception as exc:  # a bug must not stop the partition
         log.exception("step %s failed on %s", getattr(step, "__name__", step), envelope.event_id)
         await dead_letter(event, BadMessage(Reason.PROCESSING_FAILED, f"{type(exc).__name__}: {exc}"), envelope)
         return None
     if result.interview is not None:
         interviews[envelope.interview_id] = result.interview
         metrics.count_transitions(result.interview, seen)
+    elif result.duplicate and row is not None:
+        rewrite_for_changelog(interviews, envelope.interview_id, row)
     await send_all(result.sent)
     if result.dead_letter is not None:
         await dead_letter(event, result.dead_letter, envelope)

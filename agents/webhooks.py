@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from faust.types import EventT, StreamT
 
-from agents.runtime import dead_letter, header_items
+from agents.runtime import dead_letter, header_items, rewrite_for_changelog
 from app import metrics, topics
 from app.main import app
 from app.settings import settings
@@ -95,7 +95,8 @@ async def deliver_webhooks(stream: StreamT[Any]) -> None:
         if delivery is not None:
             replayed = any(name == REPLAYED_FROM_HEADER for name, _ in header_items(event.message.headers))
             if not queue.accept(delivery, now, revive=replayed):
-                continue  # a redelivered follow-on: already sent or queued
+                rewrite_for_changelog(webhook_queues, interview_id, queue)  # a redelivery: see there
+                continue
         else:
             _ticked.pop(interview_id, None)
         if queue.release_overdue(now, settings.webhook_order_hold_seconds):

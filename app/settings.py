@@ -29,6 +29,7 @@ class Settings:
     webhook_backoff_base_seconds: float
     webhook_backoff_cap_seconds: float
     webhook_order_hold_seconds: float
+    session_timeout_seconds: float
     access_link: AccessLinkSettings
     planner_model: ModelSettings
     assessor_model: ModelSettings
@@ -55,6 +56,7 @@ class Settings:
             webhook_backoff_base_seconds=float(env("WEBHOOK_BACKOFF_BASE_SECONDS", "1")),
             webhook_backoff_cap_seconds=float(env("WEBHOOK_BACKOFF_CAP_SECONDS", "300")),
             webhook_order_hold_seconds=float(env("WEBHOOK_ORDER_HOLD_SECONDS", "10")),
+            session_timeout_seconds=float(env("KAFKA_SESSION_TIMEOUT_SECONDS", "10")),
             access_link=AccessLinkSettings(
                 secret=env("ACCESS_LINK_SECRET", AccessLinkSettings.secret),
                 base_url=env("ACCESS_LINK_BASE_URL", AccessLinkSettings.base_url),
