@@ -88,8 +88,8 @@ def field_errors(error: ValidationError) -> list[dict[str, str]]:
     ]
 
 
-def decode_event(raw: bytes | None, topic: str) -> Envelope[Any]:
-    """Validate one message of ``topic``; raise BadMessage naming what is wrong."""
+def json_object(raw: bytes | None, what: str) -> dict[str, Any]:
+    """A message value as a JSON object; BadMessage for a tombstone, over-size, non-JSON or non-object."""
     if raw is None:
         raise BadMessage(Reason.NOT_JSON, "message has no value (tombstone)")
     if len(raw) > MAX_MESSAGE_BYTES:
@@ -99,7 +99,19 @@ def decode_event(raw: bytes | None, topic: str) -> Envelope[Any]:
     except orjson.JSONDecodeError as exc:
         raise BadMessage(Reason.NOT_JSON, f"value is not JSON: {exc}") from None
     if not isinstance(document, dict):
-        raise BadMessage(Reason.SCHEMA, f"envelope must be a JSON object, got {type(document).__name__}")
+        raise BadMessage(Reason.SCHEMA, f"{what} must be a JSON object, got {type(document).__name__}")
+    return document
+
+
+def schema_violation(exc: ValidationError) -> BadMessage:
+    fields = field_errors(exc)
+    summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
+    return BadMessage(Reason.SCHEMA, f"schema violation: {summary}", fields)
+
+
+def decode_event(raw: bytes | None, topic: str) -> Envelope[Any]:
+    """Validate one message of ``topic``; raise BadMessage naming what is wrong."""
+    document = json_object(raw, "envelope")
     event_type = document.get("eventType")
     if not isinstance(event_type, str) or event_type not in ENVELOPE_MODELS:
         raise BadMessage(Reason.UNKNOWN_EVENT_TYPE, f"unknown eventType {event_type!r}")
@@ -111,9 +123,7 @@ def decode_event(raw: bytes | None, topic: str) -> Envelope[Any]:
     try:
         return ENVELOPE_MODELS[event_type].model_validate(document)
     except ValidationError as exc:
-        fields = field_errors(exc)
-        summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
-        raise BadMessage(Reason.SCHEMA, f"schema violation: {summary}", fields) from None
+        raise schema_violation(exc) from None
 
 
 def complete_envelope(
