@@ -118,7 +118,7 @@ async def _publish(
     return json_response(body, 202)
 
 
-async def _command_target(request: web.Request, interview_id: str, trigger: Trigger) -> tuple[str, Interview]:
+def _command_target(request: web.Request, interview_id: str, trigger: Trigger) -> tuple[str, Interview]:
     tenant_id, _ = authenticate(request)
     interview = tenant_interview(tenant_id, interview_id)
     require_trigger(interview, trigger)
@@ -130,7 +130,7 @@ class ApprovePlan(View):
     @api
     @routed
     async def post(self, request: web.Request, interview_id: str) -> web.Response:
-        tenant_id, interview = await _command_target(request, interview_id, Trigger.PLAN_APPROVED)
+        tenant_id, interview = _command_target(request, interview_id, Trigger.PLAN_APPROVED)
         body = await read_model(request, PlanApproval)
         payload = ApprovalApproved(
             plan_id=_plan_id(interview, body.plan_id), approved_by=body.approved_by, comment=body.comment
@@ -146,7 +146,8 @@ class RejectPlan(View):
         tenant_id, _ = authenticate(request)
         body = await read_model(request, PlanRejection)
         trigger = Trigger.PLAN_REJECTED_RETRY if body.retry else Trigger.PLAN_REJECTED
-        _, interview = await _command_target(request, interview_id, trigger)
+        interview = tenant_interview(tenant_id, interview_id)  # the trigger depends on the body
+        require_trigger(interview, trigger)
         payload = ApprovalRejected(
             plan_id=_plan_id(interview, body.plan_id),
             rejected_by=body.rejected_by,
@@ -161,7 +162,7 @@ class RevisePlan(View):
     @api
     @routed
     async def post(self, request: web.Request, interview_id: str) -> web.Response:
-        tenant_id, interview = await _command_target(request, interview_id, Trigger.PLAN_REVISION_REQUESTED)
+        tenant_id, interview = _command_target(request, interview_id, Trigger.PLAN_REVISION_REQUESTED)
         body = await read_model(request, PlanRevision)
         payload = ModificationRequested(
             plan_id=_plan_id(interview, body.plan_id), requested_by=body.requested_by, instructions=body.instructions
@@ -176,7 +177,7 @@ class CompleteInterview(View):
     @api
     @routed
     async def post(self, request: web.Request, interview_id: str) -> web.Response:
-        tenant_id, interview = await _command_target(request, interview_id, Trigger.INTERVIEW_COMPLETED)
+        tenant_id, interview = _command_target(request, interview_id, Trigger.INTERVIEW_COMPLETED)
         body = await read_model(request, Completion)
         payload = InterviewCompleted(
             session_id=body.session_id, ended_at=body.ended_at or utc_timestamp(), transcript=body.transcript
@@ -191,7 +192,7 @@ class _AssessmentDecision(View):
     @routed
     async def post(self, request: web.Request, interview_id: str) -> web.Response:
         trigger = Trigger.ASSESSMENT_APPROVED if self.approved else Trigger.ASSESSMENT_REJECTED
-        tenant_id, interview = await _command_target(request, interview_id, trigger)
+        tenant_id, interview = _command_target(request, interview_id, trigger)
         body = await read_model(request, AssessmentReview)
         current = interview.assessment.assessment_id if interview.assessment else None
         payload = AssessmentReviewed(
@@ -215,7 +216,7 @@ class RejectAssessment(_AssessmentDecision):
 
 async def cancel(request: web.Request, interview_id: str) -> web.Response:
     """DELETE /api/v1/interviews/{id}: the body ({cancelledBy, reason}) is optional."""
-    tenant_id, interview = await _command_target(request, interview_id, Trigger.CANCEL)
+    tenant_id, interview = _command_target(request, interview_id, Trigger.CANCEL)
     body = await read_model(request, Cancellation) if request.can_read_body else Cancellation()
     payload = CancelRequested(cancelled_by=body.cancelled_by, reason=body.reason)
     return await _publish(tenant_id, interview, Topic.CANCEL_REQUESTED, payload, Trigger.CANCEL)

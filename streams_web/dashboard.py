@@ -23,10 +23,17 @@ from app.lag_monitor import latest_status
 from app.main import app
 from app.metrics import EVENTS_CONSUMED, TRANSITIONS
 from app.settings import settings
-from domain.access import ExpiredAccessToken, InvalidAccessToken, issue_stream_token, verify_stream_token
+from domain.access import issue_stream_token
 from streams_web.admin import group_counts
 from streams_web.http import ApiError, api, authenticate_admin, json_response
-from streams_web.live import KEEPALIVE_SECONDS, NO_BUFFERING, SEND_TIMEOUT_SECONDS, STREAM_TOKEN_TTL_SECONDS, hub
+from streams_web.live import (
+    KEEPALIVE_SECONDS,
+    NO_BUFFERING,
+    SEND_TIMEOUT_SECONDS,
+    STREAM_TOKEN_TTL_SECONDS,
+    hub,
+    stream_token_subject,
+)
 
 PAGE = Path(__file__).parent / "static" / "dashboard.html"
 ADMIN_STREAM_SUBJECT = "*admin*"  # the stream token's subject for admin streams; no tenant is named so
@@ -77,15 +84,10 @@ class AdminStreamToken(View):
 
 
 def _authorize_admin_stream(request: web.Request) -> None:
-    token = request.query.get("token")
-    if token is None:
+    subject = stream_token_subject(request)
+    if subject is None:
         authenticate_admin(request)
-        return
-    try:
-        claims = verify_stream_token(token, secret=settings.access_link.secret, now=datetime.now(UTC))
-    except (InvalidAccessToken, ExpiredAccessToken) as exc:
-        raise ApiError(401, str(exc)) from None
-    if claims.tenant_id != ADMIN_STREAM_SUBJECT:
+    elif subject != ADMIN_STREAM_SUBJECT:
         raise ApiError(401, "not an admin stream token")
 
 

@@ -71,10 +71,14 @@ def authenticate(request: web.Request) -> tuple[str, TenantSettings]:
     return tenant_id, tenant
 
 
+def is_admin(request: web.Request) -> bool:
+    """X-API-Key is ADMIN_API_KEY (constant-time compare)."""
+    return hmac.compare_digest(request.headers.get("X-API-Key", "").encode(), settings.admin_api_key.encode())
+
+
 def authenticate_admin(request: web.Request) -> None:
     """Admin paths: X-API-Key must be ADMIN_API_KEY (no tenant header needed)."""
-    given = request.headers.get("X-API-Key", "")
-    if not hmac.compare_digest(given.encode(), settings.admin_api_key.encode()):
+    if not is_admin(request):
         raise ApiError(401, "missing or wrong admin X-API-Key")
 
 

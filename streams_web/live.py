@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from app.metrics import SSE_STREAMS
 from app.settings import settings
 from domain.access import ExpiredAccessToken, InvalidAccessToken, issue_stream_token, verify_stream_token
 from domain.live import LiveEvent, WorkspaceProgress, run_events, transition_events, workspace_events
-from streams_web.http import ApiError, api, authenticate, json_response
+from streams_web.http import ApiError, api, authenticate, authenticate_admin, json_response
 from streams_web.routing import http_client, owner_url
 from tables.faust_tables import interviews
 from tables.interview import Interview
@@ -139,17 +138,25 @@ async def _end_streams(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> N
     hub.stopping.set()
 
 
-def stream_tenant(request: web.Request) -> str:
-    """Headers as the REST API, or ``?token=`` (from POST /api/v1/streams/token) for EventSource."""
+def stream_token_subject(request: web.Request) -> str | None:
+    """The subject (tenantId, or the admin subject) of a valid ``?token=``; None without one; 401 if bad."""
     token = request.query.get("token")
     if token is None:
-        tenant_id, _ = authenticate(request)
-        return tenant_id
+        return None
     try:
         claims = verify_stream_token(token, secret=settings.access_link.secret, now=datetime.now(UTC))
     except (InvalidAccessToken, ExpiredAccessToken) as exc:
         raise ApiError(401, str(exc)) from None
     return claims.tenant_id
+
+
+def stream_tenant(request: web.Request) -> str:
+    """Headers as the REST API, or ``?token=`` (from POST /api/v1/streams/token) for EventSource."""
+    subject = stream_token_subject(request)
+    if subject is None:
+        tenant_id, _ = authenticate(request)
+        return tenant_id
+    return subject
 
 
 async def current_row(interview_id: str) -> Interview | None:
@@ -269,8 +276,7 @@ class RowOnOwner(View):
 
     @api
     async def get(self, request: web.Request, interview_id: str) -> web.Response:
-        if not hmac.compare_digest(request.headers.get("X-API-Key", "").encode(), settings.admin_api_key.encode()):
-            raise ApiError(401, "missing or wrong admin X-API-Key")
+        authenticate_admin(request)
         row: Interview | None = interviews.get(interview_id)
         if row is None:
             raise ApiError(404, f"interview {interview_id} not found here")
