@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from aiohttp import web
 from faust.web import View
@@ -35,7 +36,7 @@ class WorkflowMetrics(View):
 
 async def group_counts() -> dict[str, object]:
     """Interviews per state and tenant over every worker of the group."""
-    answers = await gather_from_peers(WORKFLOWS_PATH, {"X-API-Key": settings.admin_api_key})
+    answers = await gather_from_peers(WORKFLOWS_PATH, {"X-API-Key": settings.admin_api_key}, local_counts)
     by_state: Counter[str] = Counter()
     by_tenant: Counter[str] = Counter()
     for answer in answers:
@@ -49,7 +50,7 @@ async def group_counts() -> dict[str, object]:
     }
 
 
-def local_counts() -> dict[str, object]:
+def local_counts() -> dict[str, Any]:
     rows: list[Interview] = list(interviews.values())
     by_state = Counter(row.state for row in rows)
     by_tenant = Counter(row.tenant_id for row in rows)

@@ -124,14 +124,17 @@ def routed(handler: Handler) -> Handler:
     return wrapper
 
 
-def peer_urls() -> list[URL]:
-    """Every worker of the group that holds interview partitions, this one included."""
-    urls = [URL(str(app.conf.canonical_url)), *(URL(host) for host in app.router.table_metadata(interviews.name))]
-    return list({_ident(url): url for url in urls}.values())
+def other_peer_urls() -> list[URL]:
+    """Every other worker of the group that holds interview partitions."""
+    own = _ident(URL(str(app.conf.canonical_url)))
+    urls = {_ident(url): url for url in (URL(host) for host in app.router.table_metadata(interviews.name))}
+    return [url for ident, url in urls.items() if ident != own]
 
 
-async def gather_from_peers(path: str, headers: dict[str, str]) -> list[dict[str, Any]]:
-    """``path`` asked of every worker with ``scope=local``; each answers for its own partitions."""
+async def gather_from_peers(
+    path: str, headers: dict[str, str], local: Callable[[], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """This worker's ``local()`` answer, and ``path`` asked of every other worker with ``scope=local``."""
 
     async def ask(peer: URL) -> dict[str, Any]:
         url = peer.with_path(path).with_query({"scope": "local"})
@@ -144,6 +147,6 @@ async def gather_from_peers(path: str, headers: dict[str, str]) -> list[dict[str
             return answer
 
     try:
-        return list(await asyncio.gather(*(ask(peer) for peer in peer_urls())))
+        return [local(), *await asyncio.gather(*(ask(peer) for peer in other_peer_urls()))]
     except aiohttp.ClientError as exc:
         raise ApiError(503, f"a worker did not answer ({exc}); retry", retryAfterSeconds=1) from None
