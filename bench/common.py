@@ -129,7 +129,7 @@ class BenchEnv:
             "--web-host",
             "127.0.0.1",
             "-l",
-            "warning",
+            "warn",
         ]
         with open(log_path, "ab") as log:
             process = subprocess.Popen(
