@@ -24,7 +24,11 @@ def utc_timestamp(at: datetime | None = None) -> str:
 
 
 def parse_timestamp(value: str) -> datetime:
+    """An ISO-8601 timestamp with a zone, in UTC; ValueError (what validators turn into 400s) if not."""
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if parsed.tzinfo is None:
         raise ValueError("timestamp must carry a time zone (use Z for UTC)")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: pydantic passes OverflowError through
+        raise ValueError("timestamp is out of range once converted to UTC") from None
