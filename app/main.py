@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import faust
 
 from app.settings import settings
@@ -16,6 +18,11 @@ app = faust.App(
     topic_partitions=settings.partitions,
     topic_replication_factor=settings.replication_factor,
     producer_max_request_size=MAX_REQUEST_BYTES,
+    # A busy worker sends a table row (~5 KiB) and a follow-on event per step: 16 KiB batches sent
+    # the moment they fill meant one produce request per few messages. 5 ms of linger and 1 MiB
+    # batches send them together; acks stay at "all" (Faust's default) and a commit still flushes first.
+    producer_linger=0.005,
+    producer_max_batch_size=1024 * 1024,
     consumer_max_fetch_size=MAX_REQUEST_BYTES,
     # A topic created while the group was assigning (a fresh broker) is missing from that
     # assignment; fresh metadata every 5 s makes the group rebalance onto it within seconds.
@@ -27,5 +34,25 @@ app = faust.App(
     stream_wait_empty=False,  # shut down without waiting for buffered events: they are uncommitted
     autodiscover=False,
     web_enabled=True,
+    # Faust's /table blueprint serves any table key with no auth (every tenant's rows, access
+    # tokens included) and /router shows the topology; the views here route by app.router instead.
+    web_tables_enabled=False,
+    web_router_enabled=False,
     version=1,
 )
+
+
+@app.task
+async def _root_logger_at_handler_level() -> None:
+    """Undo the DEBUG root level Faust's worker sets for its terminal spinner.
+
+    With ``-l warn`` (or higher) the worker adds a spinner handler at DEBUG and lowers the root
+    logger to DEBUG, so every debug call in aiokafka and Faust builds and handles a record: about
+    5% of a busy worker's CPU. Records below what the handlers print are dropped at the source again.
+    """
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if type(handler).__name__ == "SpinnerHandler":
+            root.removeHandler(handler)
+    levels = [handler.level for handler in root.handlers if handler.level]
+    root.setLevel(min(levels, default=logging.WARNING))

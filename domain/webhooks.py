@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import ipaddress
 import random
+from collections.abc import Mapping
 from enum import StrEnum
 from urllib.parse import urlsplit
 
@@ -104,39 +105,147 @@ def signed_headers(secret: str, delivery_id: str, unix_timestamp: int, body: byt
     }
 
 
-def verify_signature(secret: str, headers: dict[str, str], body: bytes, *, now: int, tolerance: int = 300) -> bool:
-    """What a receiver does: check the HMAC and refuse stale timestamps (replays)."""
+class WebhookRejected(ValueError):
+    """Why a receiver must refuse a webhook: a missing header, a stale timestamp, a bad signature."""
+
+
+def _header(headers: Mapping[str, str], name: str) -> str:
+    """``name`` from any header mapping: frameworks differ in how they case header names."""
+    wanted = name.lower()
+    for key, value in headers.items():
+        if key.lower() == wanted:
+            return value
+    raise WebhookRejected(f"missing {name} header")
+
+
+def verify_webhook(
+    secret: str, headers: Mapping[str, str], body: bytes, now: float, tolerance_seconds: int = 300
+) -> int:
+    """What a receiver does with a webhook: returns its timestamp, or raises WebhookRejected.
+
+    The signature covers the timestamp, so a captured webhook cannot be given a fresh one; a
+    timestamp more than ``tolerance_seconds`` from ``now`` (either way) is refused as a replay.
+    Within the window a receiver deduplicates on X-Webhook-Id (the same on every retry).
+    """
+    raw_timestamp = _header(headers, TIMESTAMP_HEADER)
+    given = _header(headers, SIGNATURE_HEADER)
     try:
-        sent_at = int(headers[TIMESTAMP_HEADER])
-        given = headers[SIGNATURE_HEADER]
-    except (KeyError, ValueError):
+        sent_at = int(raw_timestamp)
+    except ValueError:
+        raise WebhookRejected(f"{TIMESTAMP_HEADER} is not a unix timestamp: {raw_timestamp[:40]!r}") from None
+    if abs(now - sent_at) > tolerance_seconds:
+        raise WebhookRejected(
+            f"{TIMESTAMP_HEADER} {sent_at} is {now - sent_at:+.0f}s from now, outside +-{tolerance_seconds}s"
+        )
+    # Bytes, so a non-ASCII header is a mismatch rather than compare_digest's TypeError.
+    if not hmac.compare_digest(given.encode(), signature(secret, sent_at, body).encode()):
+        raise WebhookRejected(f"{SIGNATURE_HEADER} does not match the body and timestamp")
+    return sent_at
+
+
+def verify_signature(secret: str, headers: Mapping[str, str], body: bytes, *, now: float, tolerance: int = 300) -> bool:
+    """verify_webhook as a yes/no."""
+    try:
+        verify_webhook(secret, headers, body, now, tolerance)
+    except WebhookRejected:
         return False
-    if abs(now - sent_at) > tolerance:
-        return False
-    return hmac.compare_digest(given, signature(secret, sent_at, body))
+    return True
 
 
 class UrlRefused(ValueError):
     """A callback URL this worker will not call."""
 
 
+def redacted_url(url: str) -> str:
+    """``url`` without credentials, query or fragment: how a callback URL may appear in logs and errors."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
 def check_url_syntax(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise UrlRefused(f"callback URL must be http(s) with a host: {url!r}")
+        raise UrlRefused(f"callback URL must be http(s) with a host: {redacted_url(url)!r}")
+
+
+def check_callback_url(url: str, *, allow_private: bool) -> None:
+    """At submit time: the syntax, and a literal address the policy refuses.
+
+    Names are not resolved here (the answer could change before sending); every address a name
+    resolves to is checked when the webhook is sent.
+    """
+    check_url_syntax(url)
+    host = urlsplit(url).hostname or ""
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return
+    refusal = address_refusal(host, allow_private=allow_private)
+    if refusal is not None:
+        raise UrlRefused(f"callback URL host {host} is a refused address ({refusal})")
+
+
+# Cloud metadata services; always refused, even where private addresses are allowed.
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a)
+    for a in (
+        "169.254.169.254",  # AWS, GCP, Azure, OpenStack
+        "fd00:ec2::254",  # AWS over IPv6
+        "100.100.100.200",  # Alibaba Cloud
+        "192.0.0.192",  # Oracle Cloud
+    )
+)
+_THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")  # Linux connects 0.0.0.0 to the local host
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries (mapped, NAT64, 6to4): judged as that address."""
+    if isinstance(ip, ipaddress.IPv4Address):
+        return None
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return ip.sixtofour
+
+
+def address_refusal(address: str, *, allow_private: bool) -> str | None:
+    """Why ``address`` may not be called (``"loopback"``, ``"metadata"``, ...), or None when it may.
+
+    Metadata, link-local, multicast and unspecified are always refused; loopback and private
+    only unless ``allow_private``; anything else that is not globally routable is refused.
+    """
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    ip = _embedded_ipv4(ip) or ip
+    if ip in METADATA_ADDRESSES:
+        return "cloud metadata"
+    if ip.is_link_local:
+        return "link-local"
+    if ip.is_multicast:
+        return "multicast"
+    if ip.is_unspecified or (isinstance(ip, ipaddress.IPv4Address) and ip in _THIS_NETWORK):
+        return "unspecified"
+    # Loopback first: Python also counts ::1 as reserved, and loopback is what local runs allow.
+    if ip.is_loopback:
+        return None if allow_private else "loopback"
+    if ip.is_private:
+        return None if allow_private else "private"
+    if not ip.is_global or ip.is_reserved:
+        return "not globally routable"
+    return None
 
 
 def address_allowed(address: str, *, allow_private: bool) -> bool:
     """Private, loopback, link-local (cloud metadata), multicast and reserved are refused."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.is_link_local or ip.is_multicast or ip.is_unspecified:
-        return False
-    # Loopback first: Python also counts ::1 as reserved, and loopback is what local runs allow.
-    if ip.is_loopback or ip.is_private:
-        return allow_private
-    return ip.is_global and not ip.is_reserved
+    return address_refusal(address, allow_private=allow_private) is None
 
 
 def backoff_seconds(attempt: int, *, base: float, cap: float, rng: random.Random | None = None) -> float:

@@ -88,7 +88,7 @@ def _authorize_admin_stream(request: web.Request) -> None:
     if subject is None:
         authenticate_admin(request)
     elif subject != ADMIN_STREAM_SUBJECT:
-        raise ApiError(401, "not an admin stream token")
+        raise ApiError(403, "a tenant's stream token does not open admin streams; use POST /api/v1/admin/streams/token")
 
 
 @app.page("/api/v1/admin/dashboard/stream")

@@ -34,6 +34,7 @@ _ERROR_NAMES = {
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",
+    405: "method_not_allowed",
     409: "conflict",
     413: "payload_too_large",
     503: "unavailable",
@@ -56,6 +57,8 @@ def api(handler: Handler) -> Handler:
             return await handler(*args, **kwargs)
         except ApiError as exc:
             return json_response(exc.body, exc.status)
+        except web.HTTPException as exc:  # aiohttp's own (e.g. a body over client_max_size), still JSON
+            return json_response({"error": _ERROR_NAMES.get(exc.status, "error"), "message": exc.reason}, exc.status)
         except Exception:
             log.exception("request failed in %s", handler.__qualname__)
             return json_response({"error": "internal", "message": "internal error; see the worker log"}, 500)
@@ -77,18 +80,33 @@ def is_admin(request: web.Request) -> bool:
 
 
 def authenticate_admin(request: web.Request) -> None:
-    """Admin paths: X-API-Key must be ADMIN_API_KEY (no tenant header needed)."""
-    if not is_admin(request):
-        raise ApiError(401, "missing or wrong admin X-API-Key")
+    """Admin paths: X-API-Key must be ADMIN_API_KEY (no tenant header needed); a tenant's key is 403."""
+    if is_admin(request):
+        return
+    if settings.tenants.authenticate(request.headers.get("X-Tenant-ID"), request.headers.get("X-API-Key")):
+        raise ApiError(403, "admin endpoint: a tenant's X-API-Key is not accepted, only the admin key")
+    raise ApiError(401, "missing or wrong admin X-API-Key")
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The raw body, at most MAX_BODY_BYTES: 413 naming the limit, whether or not Content-Length is sent."""
+    too_large = ApiError(413, f"body over {MAX_BODY_BYTES} bytes", limitBytes=MAX_BODY_BYTES)
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise too_large
+    # content.read(n) answers with whatever has arrived, so read until the end (or the limit).
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(MAX_BODY_BYTES + 1 - size):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise too_large
+    return b"".join(chunks)
 
 
 async def read_model(request: web.Request, model: type[ModelT]) -> ModelT:
     """The JSON body as ``model``: 413 over the size limit, 400 naming each failing field."""
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise ApiError(413, f"body over {MAX_BODY_BYTES} bytes")
-    raw = await request.content.read(MAX_BODY_BYTES + 1)
-    if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(413, f"body over {MAX_BODY_BYTES} bytes")
+    raw = await read_body(request)
     request[RAW_BODY] = raw  # kept for forwarding to the worker that owns the interview
     try:
         document = orjson.loads(raw)

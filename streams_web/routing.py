@@ -21,7 +21,7 @@ from faust.web import View
 from yarl import URL
 
 from app.main import app
-from streams_web.http import ApiError
+from streams_web.http import ApiError, authenticate, read_body
 from tables.faust_tables import interviews
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ async def forward(request: web.Request, owner: URL, body: bytes | None = None) -
     """The owner's answer to ``request``, body and all."""
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
     headers[FORWARDED_HEADER] = str(app.conf.canonical_url)
-    data = body if body is not None else await request.read()
+    data = body if body is not None else await read_body(request)  # the same 413 as on the owner
     url = owner.with_path(request.path).with_query(request.query)
     async with http_client().request(request.method, url, headers=headers, data=data or None) as response:
         payload = await response.read()
@@ -115,10 +115,15 @@ Handler = Callable[..., Awaitable[web.StreamResponse]]
 
 
 def routed(handler: Handler) -> Handler:
-    """For a view method taking ``interview_id``: serve it on the worker that owns the interview."""
+    """For a tenant's view method taking ``interview_id``: serve it on the worker that owns the interview.
+
+    The caller is authenticated here first, so a request without a valid key is never forwarded;
+    the owner authenticates again and checks the interview is the tenant's.
+    """
 
     @functools.wraps(handler)
     async def wrapper(self: View, request: web.Request, interview_id: str, **kwargs: Any) -> web.StreamResponse:
+        authenticate(request)
         return await on_owner(request, interview_id, lambda: handler(self, request, interview_id, **kwargs))
 
     return wrapper

@@ -12,12 +12,17 @@ import pytest
 from domain.webhooks import (
     UrlRefused,
     WebhookEvent,
+    WebhookRejected,
     address_allowed,
+    address_refusal,
     backoff_seconds,
+    check_callback_url,
     check_url_syntax,
+    redacted_url,
     signature,
     signed_headers,
     verify_signature,
+    verify_webhook,
     webhook_body,
 )
 from tables.state_machine import State
@@ -339,3 +344,187 @@ def test_webhook_event_names_are_the_contracts() -> None:
         "interview.assessment_rejected",
         "interview.cancelled",
     }
+
+
+# --- verify_webhook: what an ATS receiver imports ----------------------------------------------
+
+
+def test_verify_webhook_returns_the_timestamp_of_a_genuine_webhook() -> None:
+    headers = signed_headers(SECRET, "d-1", TS, BODY)
+    assert verify_webhook(SECRET, headers, BODY, TS + 5) == TS
+
+
+def test_verify_webhook_reads_headers_in_any_case() -> None:
+    headers = {k.lower(): v for k, v in signed_headers(SECRET, "d-1", TS, BODY).items()}
+    assert verify_webhook(SECRET, headers, BODY, TS) == TS
+    assert verify_webhook(SECRET, {k.upper(): v for k, v in headers.items()}, BODY, TS) == TS
+
+
+@pytest.mark.parametrize(
+    ("secret", "headers", "body", "now", "says"),
+    [
+        (SECRET, signed_headers(SECRET, "d-1", TS, BODY), BODY.replace(b"d-1", b"d-9"), TS, "does not match"),
+        ("wrong-secret", signed_headers(SECRET, "d-1", TS, BODY), BODY, TS, "does not match"),
+        (SECRET, signed_headers(SECRET, "d-1", TS, BODY), BODY, TS + 301, "outside"),
+        (SECRET, signed_headers(SECRET, "d-1", TS, BODY), BODY, TS - 301, "outside"),
+        (SECRET, {"X-Webhook-Timestamp": str(TS)}, BODY, TS, "missing X-Webhook-Signature"),
+        (SECRET, {"X-Webhook-Signature": signature(SECRET, TS, BODY)}, BODY, TS, "missing X-Webhook-Timestamp"),
+        (
+            SECRET,
+            {"X-Webhook-Signature": signature(SECRET, TS, BODY), "X-Webhook-Timestamp": "soon"},
+            BODY,
+            TS,
+            "not a unix timestamp",
+        ),
+        (
+            SECRET,
+            {"X-Webhook-Signature": "sha256=ünïcode", "X-Webhook-Timestamp": str(TS)},
+            BODY,
+            TS,
+            "does not match",
+        ),
+    ],
+    ids=[
+        "tampered-body",
+        "wrong-secret",
+        "stale",
+        "future",
+        "no-signature",
+        "no-timestamp",
+        "bad-timestamp",
+        "unicode",
+    ],
+)
+def test_verify_webhook_names_why_it_refuses(
+    secret: str, headers: dict[str, str], body: bytes, now: int, says: str
+) -> None:
+    with pytest.raises(WebhookRejected, match=says):
+        verify_webhook(secret, headers, body, now)
+
+
+def test_a_captured_webhook_replayed_later_is_refused_with_either_timestamp() -> None:
+    captured = signed_headers(SECRET, "d-1", TS, BODY)
+    assert verify_webhook(SECRET, captured, BODY, TS + 1) == TS  # delivered: fine
+    later = TS + 600
+    with pytest.raises(WebhookRejected, match="outside"):  # replayed as captured
+        verify_webhook(SECRET, captured, BODY, later)
+    with pytest.raises(WebhookRejected, match="does not match"):  # replayed with the timestamp moved
+        verify_webhook(SECRET, {**captured, "X-Webhook-Timestamp": str(later)}, BODY, later)
+
+
+def test_verify_webhook_tolerance_is_the_callers() -> None:
+    headers = signed_headers(SECRET, "d-1", TS, BODY)
+    assert verify_webhook(SECRET, headers, BODY, TS + 60, tolerance_seconds=60) == TS
+    with pytest.raises(WebhookRejected):
+        verify_webhook(SECRET, headers, BODY, TS + 61, tolerance_seconds=60)
+
+
+def test_the_readme_receiver_snippet_agrees_with_verify_webhook() -> None:
+    """The five lines an ATS may copy instead of importing the function."""
+    headers = signed_headers(SECRET, "d-1", TS, BODY)
+    now = TS + 10
+    timestamp = headers["X-Webhook-Timestamp"]
+    expected = "sha256=" + hmac.new(SECRET.encode(), f"{timestamp}.".encode() + BODY, hashlib.sha256).hexdigest()
+    copied = hmac.compare_digest(headers["X-Webhook-Signature"], expected) and abs(now - int(timestamp)) <= 300
+    assert copied and verify_webhook(SECRET, headers, BODY, now) == TS
+
+
+# --- address policy, case by case ----------------------------------------------------------------
+
+REFUSED_WITHOUT_ALLOW_PRIVATE = {
+    "10.0.0.1": "private",
+    "10.255.255.254": "private",
+    "172.16.0.1": "private",
+    "172.31.255.254": "private",
+    "192.168.1.1": "private",
+    "127.0.0.1": "loopback",
+    "127.255.255.254": "loopback",
+    "::1": "loopback",
+    "::ffff:127.0.0.1": "loopback",
+    "::ffff:192.168.0.1": "private",
+    "fc00::1": "private",
+    "fdff:ffff::1": "private",
+    "2002:7f00:1::1": "loopback",  # 6to4 carrying 127.0.0.1
+    "64:ff9b::a00:1": "private",  # NAT64 of 10.0.0.1
+}
+ALWAYS_REFUSED_WITH_REASON = {
+    "169.254.169.254": "cloud metadata",
+    "fd00:ec2::254": "cloud metadata",  # AWS's IPv6 metadata address is in fc00::/7, still refused
+    "::ffff:169.254.169.254": "cloud metadata",
+    "64:ff9b::a9fe:a9fe": "cloud metadata",  # NAT64 of 169.254.169.254
+    "100.100.100.200": "cloud metadata",
+    "169.254.1.1": "link-local",
+    "fe80::1": "link-local",
+    "febf::1": "link-local",
+    "0.0.0.0": "unspecified",
+    "0.1.2.3": "unspecified",
+    "::": "unspecified",
+    "100.64.0.1": "not globally routable",  # carrier-grade NAT
+}
+
+
+@pytest.mark.parametrize(("address", "reason"), REFUSED_WITHOUT_ALLOW_PRIVATE.items())
+def test_private_and_loopback_name_their_reason(address: str, reason: str) -> None:
+    assert address_refusal(address, allow_private=False) == reason
+    assert address_refusal(address, allow_private=True) is None
+
+
+@pytest.mark.parametrize(("address", "reason"), ALWAYS_REFUSED_WITH_REASON.items())
+@pytest.mark.parametrize("allow_private", [False, True])
+def test_metadata_link_local_and_unspecified_are_refused_even_when_private_is_allowed(
+    address: str, reason: str, allow_private: bool
+) -> None:
+    assert address_refusal(address, allow_private=allow_private) == reason
+
+
+@pytest.mark.parametrize("address", ["8.8.8.8", "172.32.0.1", "2606:4700:4700::1111", "::ffff:1.1.1.1"])
+def test_public_addresses_have_no_refusal(address: str) -> None:
+    assert address_refusal(address, allow_private=False) is None
+
+
+# --- submit-time check and redaction -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9000/hook",
+        "http://10.1.2.3/hook",
+        "http://[::1]:8080/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fd00:ec2::254]/",
+        "http://0.0.0.0:80/",
+    ],
+)
+def test_a_literal_refused_address_is_refused_at_submit(url: str) -> None:
+    with pytest.raises(UrlRefused, match="refused address"):
+        check_callback_url(url, allow_private=False)
+
+
+def test_names_are_left_to_send_time_and_private_literals_pass_when_allowed() -> None:
+    check_callback_url("http://localhost:9000/hook", allow_private=False)  # resolved when sending
+    check_callback_url("https://ats.example.com/hook", allow_private=False)
+    check_callback_url("http://127.0.0.1:9000/hook", allow_private=True)
+    with pytest.raises(UrlRefused):
+        check_callback_url("http://169.254.169.254/", allow_private=True)
+    with pytest.raises(UrlRefused):
+        check_callback_url("ftp://ats.example.com/", allow_private=True)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://user:pw@ats.example.com:8443/hook?token=s3cret#frag", "https://ats.example.com:8443/hook"),
+        ("http://ats.example.com/hook?sig=abc", "http://ats.example.com/hook"),
+        ("http://[::1]:9/h?x=1", "http://[::1]:9/h"),
+    ],
+)
+def test_redacted_url_drops_credentials_query_and_fragment(url: str, shown: str) -> None:
+    assert redacted_url(url) == shown
+
+
+def test_a_refused_url_message_does_not_repeat_its_query() -> None:
+    with pytest.raises(UrlRefused) as refused:
+        check_url_syntax("ftp://ats.example.com/hook?token=s3cret")
+    assert "s3cret" not in str(refused.value)
