@@ -7,7 +7,7 @@ KAFKA_JARS := local_kafka/lib/.resolved
 WEB_PORT ?= 6066
 DATA_DIR ?= .worker-data
 
-.PHONY: setup run test test-unit test-faults test-integration check format kafka-jars kafka-up kafka-down test-deps clean
+.PHONY: setup run test test-unit test-faults test-integration bench check format kafka-jars kafka-up kafka-down test-deps clean
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -47,6 +47,9 @@ test-unit: setup
 
 test-faults: setup kafka-jars test-deps ## only the fault cases (SIGKILLed workers, lost data dirs); also part of `make test`
 	$(PY) -m pytest -q -s -m faults
+
+bench: setup kafka-jars ## throughput, latency, SSE fan-out, lag endpoint, recovery; prints a table, writes bench/results.json
+	$(PY) -m bench
 
 check: setup ## format, lint, types
 	$(VENV)/bin/ruff format --check .

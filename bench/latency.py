@@ -55,7 +55,7 @@ async def _collect(
 
 
 async def run(env: BenchEnv) -> list[Figure]:
-    seconds = 8.0 if env.quick else 20.0
+    seconds = 5.0 if env.quick else 20.0
     warmup = 1.0 if env.quick else 2.0
     group = env.new_group(SCENARIO)
     await kafka_tools.ensure_topics(env.bootstrap, kafka_tools.WORKER_TOPICS, PARTITIONS)

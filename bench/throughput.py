@@ -213,7 +213,7 @@ async def whole_workflow(env: BenchEnv, count: int) -> Run:
 
 
 async def run(env: BenchEnv) -> list[Figure]:
-    count = 20_000 if env.quick else 100_000
+    count = 5_000 if env.quick else 100_000
     group = env.new_group(SCENARIO)
     prefix = f"tp-{uuid.uuid4().hex[:6]}"
     await kafka_tools.ensure_topics(env.bootstrap, kafka_tools.WORKER_TOPICS, PARTITIONS)
