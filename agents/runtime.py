@@ -23,7 +23,7 @@ from app.settings import settings
 from domain.steps import StepContext, StepResult
 from domain.thinking import Thought
 from models.base import utc_timestamp
-from models.codec import BadMessage, Reason, complete_envelope
+from models.codec import BadMessage, Reason, complete_envelope, decode_event
 from models.deadletter import DeadLetter
 from models.envelope import Envelope, derived_id
 from models.topics import Topic
@@ -101,6 +101,8 @@ async def workflow_events(stream: StreamT[Any]) -> AsyncIterator[tuple[EventT[An
         try:
             if isinstance(event.value, BadMessage):
                 raise event.value
+            if event.value is None:  # a tombstone: Faust hands it over without calling the codec
+                raise BadMessage(Reason.NOT_JSON, "message has no value (tombstone)")
             envelope = complete_envelope(
                 event.value,
                 key=message.key,
