@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, ValidationError
 
 from app.settings import settings
@@ -17,6 +18,25 @@ from domain.tenants import TenantSettings
 from models.codec import MAX_MESSAGE_BYTES, field_errors
 
 log = logging.getLogger(__name__)
+
+
+class _MalformedRequests(logging.Filter):
+    """aiohttp logs a request it cannot parse at ERROR, with a traceback quoting the first 100 bytes
+    of the offending line: a header's value (an X-API-Key) or a query string (a ?token=). It is the
+    client's error, so one warning naming its kind, and none of its content."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+            record.msg = "refused a malformed request from %s: %s (HTTP %s)"
+            record.args = (remote, type(error).__name__, error.code)
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+logging.getLogger("aiohttp.server").addFilter(_MalformedRequests())
 RAW_BODY = "interview_streams.raw_body"
 ModelT = TypeVar("ModelT", bound=BaseModel)
 MAX_BODY_BYTES = MAX_MESSAGE_BYTES
