@@ -7,7 +7,7 @@ from typing import Any
 from faust.serializers.codecs import Codec
 from pydantic import BaseModel
 
-from models.codec import BadMessage, decode_event, encode_event
+from models.codec import BadMessage, Reason, decode_event, encode_event
 from models.envelope import Envelope
 
 
@@ -18,7 +18,9 @@ class Utf8(Codec):
         return obj if isinstance(obj, bytes) else str(obj).encode()
 
     def _loads(self, s: bytes) -> str:
-        return s.decode()
+        # Never raise: Faust throws a key it cannot decode into the agent, which crashes and drops the
+        # message. The raw bytes stay on the message, so the key check still sees (and refuses) them.
+        return s.decode(errors="replace")
 
 
 class EnvelopeCodec(Codec):
@@ -37,6 +39,8 @@ class EnvelopeCodec(Codec):
             return decode_event(s, self.topic)
         except BadMessage as exc:
             return exc
+        except Exception as exc:  # a decoder bug must not crash the agent either (see Utf8)
+            return BadMessage(Reason.PROCESSING_FAILED, f"decoding failed: {type(exc).__name__}: {exc}")
 
     def _dumps(self, obj: Any) -> bytes:
         return obj if isinstance(obj, bytes) else encode_event(obj)

@@ -66,6 +66,7 @@ class Reason(StrEnum):
     EVENT_TYPE_MISMATCH = "event_type_mismatch"
     KEY_MISMATCH = "key_mismatch"
     UNKNOWN_INTERVIEW = "unknown_interview"
+    TENANT_MISMATCH = "tenant_mismatch"  # the interview exists and belongs to another tenant
     TRANSITION_FORBIDDEN = "transition_forbidden"
     STALE_REFERENCE = "stale_reference"
     PROCESSING_FAILED = "processing_failed"

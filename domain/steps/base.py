@@ -62,10 +62,19 @@ def replay_if_duplicate(current: Interview | None, envelope: Envelope[Any]) -> S
 
 
 def require_row(current: Interview | None, envelope: Envelope[Any]) -> Interview:
-    if current is None or current.tenant_id != envelope.tenant_id:
-        # Another tenant's interview is said the same way as a missing one: nothing leaks.
+    if current is None:
         raise BadMessage(Reason.UNKNOWN_INTERVIEW, f"interview {envelope.interview_id!r} does not exist")
+    require_same_tenant(current, envelope)
     return current
+
+
+def require_same_tenant(current: Interview, envelope: Envelope[Any]) -> None:
+    """Another tenant's event never touches a row. Its dead letter (admin only) says why, where the
+    HTTP API answers 404 as for a missing interview; neither names the owner."""
+    if current.tenant_id != envelope.tenant_id:
+        raise BadMessage(
+            Reason.TENANT_MISMATCH, f"interview {envelope.interview_id!r} belongs to another tenant than the event's"
+        )
 
 
 def outgoing_event(

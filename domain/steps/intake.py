@@ -17,6 +17,7 @@ from domain.steps.base import (
     refuse,
     replay_if_duplicate,
     require_row,
+    require_same_tenant,
 )
 from models.envelope import Envelope
 from models.payloads import (
@@ -79,6 +80,7 @@ def interview_requested(
     if (replay := replay_if_duplicate(current, envelope)) is not None:
         return replay
     if current is not None:
+        require_same_tenant(current, envelope)  # else another tenant's create would vanish silently
         # Create is idempotent: the same interview asked for twice is still one interview.
         return StepResult(interview=None)
     request = envelope.payload

@@ -77,6 +77,19 @@ def test_derived_event_id_is_stable_per_input() -> None:
     assert decoded(first.sent[0]).event_id != decoded(other.sent[0]).event_id
 
 
+def test_another_tenants_request_for_an_existing_interview_is_refused_not_dropped() -> None:
+    row = new_row()
+    before = row.model_dump()
+    source = requested("ev-evil")
+    source.tenant_id = "globex"
+
+    with pytest.raises(BadMessage) as caught:
+        interview_requested(row, source, ctx())
+
+    assert caught.value.reason is Reason.TENANT_MISMATCH
+    assert row.model_dump() == before
+
+
 @pytest.mark.parametrize(
     ("changes", "missing"),
     [
@@ -224,7 +237,7 @@ def test_info_for_an_interview_not_waiting_for_any_is_dead_lettered_and_recorded
     assert rejected.trigger == Trigger.INFO_COMPLETED
 
 
-def test_another_tenants_envelope_is_an_unknown_interview() -> None:
+def test_another_tenants_envelope_is_a_tenant_mismatch() -> None:
     row = new_row(level=None)
     before = row.model_dump()
     source = envelope(Topic.INFO_PROVIDED, InfoProvided(level="LEAD"), event_id="ev-evil", tenant_id="globex")
@@ -232,8 +245,8 @@ def test_another_tenants_envelope_is_an_unknown_interview() -> None:
     with pytest.raises(BadMessage) as caught:
         info_provided(row, source, ctx())
 
-    assert caught.value.reason is Reason.UNKNOWN_INTERVIEW
-    assert "globex" not in caught.value.message
+    assert caught.value.reason is Reason.TENANT_MISMATCH
+    assert "globex" not in caught.value.message and row.tenant_id not in caught.value.message
     assert row.model_dump() == before
 
 
