@@ -11,6 +11,9 @@ background with a pid file, and waits until a metadata request succeeds.
 Environment: KAFKA_BROKER (host:port[,host:port]); when it names a non-loopback host nothing
 local is ever started. KAFKA_PORT picks the local port when KAFKA_BROKER is unset (default
 9092). KAFKA_DATA_DIR overrides where the broker keeps its logs and pid file.
+
+From Python, ``LocalBroker(port, data_dir).start()`` / ``.stop(signal)`` run a broker of one's own
+(the fault suite stops and restarts one on the same port and data directory).
 """
 
 from __future__ import annotations
@@ -30,6 +33,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 LIB_DIR = HERE / "lib"
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+# Brokers this process started: a dead child stays a zombie (and answers kill(pid, 0)) until reaped.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+class BrokerFailed(RuntimeError):
+    """The broker exited while starting, or did not answer metadata in time."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,69 @@ class LocalBroker:
             ]
         )
 
+    def running_pid(self) -> int | None:
+        """The pid of the broker started on this data directory, while it runs."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        child = _CHILDREN.get(pid)
+        if child is not None:
+            return pid if child.poll() is None else None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        return pid
+
+    def start(self, wait_seconds: float = 90.0) -> None:
+        """Start this broker (unless its pid still runs) and wait until it answers metadata.
+
+        Restarting on the same port and data directory keeps every topic, offset and group.
+        """
+        if self.running_pid() is None:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.config_file.write_text(self.config())
+            _format_storage(self)
+            with open(self.log_file, "ab") as log:
+                proc = subprocess.Popen(
+                    _java_command("kafka.Kafka", str(self.config_file)),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,  # outlives `make`; `down` stops it by pid
+                )
+            _CHILDREN[proc.pid] = proc
+            self.pid_file.write_text(str(proc.pid))
+            print(f"kafka: started Apache Kafka (pid {proc.pid}) on {self.bootstrap}, log {self.log_file}")
+        deadline = time.monotonic() + wait_seconds
+        while time.monotonic() < deadline:
+            if self.running_pid() is None:
+                raise BrokerFailed(f"kafka: broker exited during start-up; see {self.log_file}")
+            if answers_metadata(self.bootstrap, timeout=2.0):
+                print(f"kafka: broker answers metadata at {self.bootstrap}")
+                return
+            time.sleep(0.5)
+        raise BrokerFailed(f"kafka: no metadata answer from {self.bootstrap} in {wait_seconds:.0f}s")
+
+    def stop(self, sig: int = signal.SIGTERM, wait_seconds: float = 30.0) -> int | None:
+        """Send ``sig`` to this broker, wait for it to exit (SIGKILL after ``wait_seconds``); its pid."""
+        pid = self.running_pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return None
+        os.kill(pid, sig)
+        deadline = time.monotonic() + wait_seconds
+        while time.monotonic() < deadline and self.running_pid() is not None:
+            time.sleep(0.2)
+        if self.running_pid() is not None:
+            os.kill(pid, signal.SIGKILL)
+            killed_by = time.monotonic() + 10.0
+            while self.running_pid() is not None and time.monotonic() < killed_by:
+                time.sleep(0.1)
+        self.pid_file.unlink(missing_ok=True)
+        return pid
+
 
 def configured_bootstrap() -> str | None:
     return os.environ.get("KAFKA_BROKER") or None
@@ -128,18 +200,6 @@ async def _metadata_ok(bootstrap: str, timeout: float) -> bool:
 
 def answers_metadata(bootstrap: str, timeout: float = 3.0) -> bool:
     return asyncio.run(_metadata_ok(bootstrap, timeout))
-
-
-def _running_pid(broker: LocalBroker) -> int | None:
-    try:
-        pid = int(broker.pid_file.read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    return pid
 
 
 def _java_command(main_class: str, *args: str) -> list[str]:
@@ -189,47 +249,21 @@ def up(wait_seconds: float = 90.0) -> str:
     if answers_metadata(broker.bootstrap):
         print(f"kafka: reusing broker at {broker.bootstrap}")
         return broker.bootstrap
-    if _running_pid(broker) is None:
-        broker.data_dir.mkdir(parents=True, exist_ok=True)
-        broker.config_file.write_text(broker.config())
-        _format_storage(broker)
-        with open(broker.log_file, "ab") as log:
-            proc = subprocess.Popen(
-                _java_command("kafka.Kafka", str(broker.config_file)),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # outlives `make`; `down` stops it by pid
-            )
-        broker.pid_file.write_text(str(proc.pid))
-        print(f"kafka: started Apache Kafka (pid {proc.pid}) on {broker.bootstrap}, log {broker.log_file}")
-    deadline = time.monotonic() + wait_seconds
-    while time.monotonic() < deadline:
-        if _running_pid(broker) is None:
-            raise SystemExit(f"kafka: broker exited during start-up; see {broker.log_file}")
-        if answers_metadata(broker.bootstrap, timeout=2.0):
-            print(f"kafka: broker answers metadata at {broker.bootstrap}")
-            return broker.bootstrap
-        time.sleep(0.5)
-    raise SystemExit(f"kafka: no metadata answer from {broker.bootstrap} in {wait_seconds:.0f}s")
+    try:
+        broker.start(wait_seconds)
+    except BrokerFailed as exc:
+        raise SystemExit(str(exc)) from None
+    return broker.bootstrap
 
 
 def down(wait_seconds: float = 30.0) -> None:
     """Stop the broker this script started (and only that one)."""
     broker = local_broker()
-    pid = _running_pid(broker)
+    pid = broker.stop(wait_seconds=wait_seconds)
     if pid is None:
         print("kafka: no broker started by this project is running")
-        broker.pid_file.unlink(missing_ok=True)
-        return
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + wait_seconds
-    while time.monotonic() < deadline and _running_pid(broker) is not None:
-        time.sleep(0.2)
-    if _running_pid(broker) is not None:
-        os.kill(pid, signal.SIGKILL)
-    broker.pid_file.unlink(missing_ok=True)
-    print(f"kafka: stopped broker pid {pid}")
+    else:
+        print(f"kafka: stopped broker pid {pid}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -244,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         broker = local_broker()
         target = configured_bootstrap() or broker.bootstrap
         state = "answers metadata" if answers_metadata(target) else "not answering"
-        print(f"kafka: {target} {state}; local pid {_running_pid(broker)}")
+        print(f"kafka: {target} {state}; local pid {broker.running_pid()}")
     return 0
 
 

@@ -398,3 +398,12 @@ class Kafka:
 @pytest.fixture(scope="session")
 def kafka(bootstrap: str) -> Kafka:
     return Kafka(bootstrap)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The fault suite's one summary table, after every case ran (rows collected by faults_support)."""
+    support = sys.modules.get("faults_support")  # imported only when a fault case was collected
+    if support is not None and support.SUMMARY:
+        terminalreporter.section("fault suite")
+        for line in support.summary_lines():
+            terminalreporter.write_line(line)
