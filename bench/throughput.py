@@ -10,7 +10,7 @@
 4. Whole workflow: M interview.requested envelopes through intake -> skill.validation.requested ->
    planner -> plan.generated -> workflow on one worker; every event it consumes (3 per interview)
    per second, from ready until its committed offsets reach the end (so the figure is pessimistic by
-   up to one commit interval, 2.8 s).
+   up to one commit interval, 2.8 s). M = N / 4.
 """
 
 from __future__ import annotations
@@ -229,11 +229,12 @@ async def run(env: BenchEnv) -> list[Figure]:
     print(f"  raw loop: {raw.events} events in {raw.seconds:.2f}s = {raw.rate:,.0f}/s", flush=True)
     planner = await planning_step(env, group, output_start, prefix, count)
     print(f"  planning step: {planner.events} events in {planner.seconds:.2f}s = {planner.rate:,.0f}/s", flush=True)
-    workflow = await whole_workflow(env, count // 2)
+    workflow = await whole_workflow(env, count // 4)
     print(f"  whole workflow: {workflow.events} events in {workflow.seconds:.2f}s = {workflow.rate:,.0f}/s", flush=True)
 
     ratio = planner.rate / raw.rate if raw.rate else 0.0
     per_event = (planner.cpu_seconds / planner.events * 1e6) if planner.events else 0.0
+    raw_per_event = (raw.cpu_seconds / raw.events * 1e6) if raw.events else 0.0
     return [
         Figure(SCENARIO, "planning step, one worker", round(planner.rate), "events/s", target=20_000),
         Figure(SCENARIO, "raw aiokafka loop, same messages", round(raw.rate), "events/s"),
@@ -247,4 +248,5 @@ async def run(env: BenchEnv) -> list[Figure]:
             better="lower",
             note="includes applying the plan.generated it sends",
         ),
+        Figure(SCENARIO, "raw loop CPU per event", round(raw_per_event), "us", better="lower"),
     ]
