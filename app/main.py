@@ -5,10 +5,26 @@ from __future__ import annotations
 import logging
 
 import faust
+from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from app.settings import settings
 
 MAX_REQUEST_BYTES = 8 * 1024 * 1024  # > 1 MiB so over-size messages reach the dead-letter topic
+
+
+@web.middleware
+async def json_router_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """No route matched (an unknown path, or an id with a brace, which the router's {id} excludes):
+    answered in JSON like every view's error, instead of aiohttp's text/plain "404: Not Found"."""
+    try:
+        return await handler(request)
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as exc:
+        error = "not_found" if exc.status == 404 else "method_not_allowed"
+        message = f"no {request.method} {request.path[:200]} here"
+        allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return web.json_response({"error": error, "message": message}, status=exc.status, headers=allow)
+
 
 app = faust.App(
     settings.group_id,
@@ -34,6 +50,7 @@ app = faust.App(
     stream_wait_empty=False,  # shut down without waiting for buffered events: they are uncommitted
     autodiscover=False,
     web_enabled=True,
+    web_application_options={"middlewares": [json_router_errors]},
     # Faust's /table blueprint serves any table key with no auth (every tenant's rows, access
     # tokens included) and /router shows the topology; the views here route by app.router instead.
     web_tables_enabled=False,

@@ -20,7 +20,8 @@ class DeadLetters(View):
         """?limit= (default 50), and optionally ?reason=, ?topic= (source topic), ?interviewId=."""
         authenticate_admin(request)
         raw_limit = request.query.get("limit", str(DEFAULT_LIMIT))
-        if not raw_limit.isdigit() or not 0 < int(raw_limit) <= MAX_LIMIT:
+        # isdigit() alone lets "²" through to int() (a 500) and "٣" through as 3: ASCII digits only.
+        if not (raw_limit.isascii() and raw_limit.isdigit()) or not 0 < int(raw_limit) <= MAX_LIMIT:
             raise ApiError(400, f"limit must be 1..{MAX_LIMIT}", fields=[{"field": "limit", "message": "1..500"}])
         limit = int(raw_limit)
         filters = {

@@ -33,7 +33,8 @@ def notification(
     event = WebhookEvent(envelope.event_type)
     payload: InfoNeeded | InfoCompleted = envelope.payload
     raw_sequence = ctx.headers.get(WEBHOOK_SEQUENCE_HEADER)
-    sequence = int(raw_sequence) if raw_sequence and raw_sequence.isdigit() else None
+    # ASCII only: isdigit() alone lets "²" through to int(), which raises.
+    sequence = int(raw_sequence) if raw_sequence and raw_sequence.isascii() and raw_sequence.isdigit() else None
     sent = webhook_message(
         interview,
         event,
