@@ -211,7 +211,7 @@ class InterviewEvents(View):
         tenant_id = stream_tenant(request)
         row = _tenant_row(await current_row(interview_id), tenant_id, interview_id)
         raw = request.headers.get("Last-Event-ID", "0")
-        sent = int(raw) if raw.isdigit() else 0
+        sent = int(raw) if raw.isascii() and raw.isdigit() else 0  # isdigit() alone passes "²" to int()
 
         def tell(update: Interview) -> list[LiveEvent]:
             nonlocal sent
