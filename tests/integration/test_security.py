@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -34,6 +35,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.security]
 
 ACCESS_LINK_SECRET = "dev-access-link-secret-change-me"  # the workers' default; conftest sets none
 MAX_BODY = 1024 * 1024
+# How long to wait for the workflow to get somewhere. Every group on a broker consumes every
+# group's events, so on a broker other runs keep busy this is mostly their traffic.
+SLOW = 180.0
 ADMIN = {"X-API-Key": ADMIN_KEY}
 # A tenant only the strict workers know. Every group on a broker consumes the same topics, so the
 # session's worker (private addresses allowed) would deliver the strict group's webhooks too; for
@@ -200,7 +204,7 @@ async def pending(fresh_group: None, worker: Worker) -> dict[str, Any]:
         api = Api(http, worker.base_url, "acme")
         status, accepted = await api.call("POST", "/api/v1/interviews", json=COMPLETE_REQUEST)
         assert status == 202, accepted
-        row = await api.wait_state(accepted["interviewId"], "PENDING", timeout=90)
+        row = await api.wait_state(accepted["interviewId"], "PENDING", timeout=SLOW)
         SEEN.workers.append(worker)
         return row
 
@@ -223,7 +227,15 @@ async def strict(
         SEEN.workers.extend([first, second])
         yield pool, first, second
     finally:
-        pool.stop_all()
+        for started in pool.started:  # both stop at once, not one after the other
+            if started.process.poll() is None:
+                started.process.send_signal(signal.SIGTERM)
+        for started in pool.started:
+            try:
+                started.process.wait(30)
+            except subprocess.TimeoutExpired:
+                started.process.kill()
+                started.process.wait()
 
 
 # --- the route matrix ---------------------------------------------------------------------------
@@ -362,7 +374,7 @@ class SseReader:
 
     async def run(self, http: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> None:
         current: dict[str, str] = {}
-        async with http.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=120)) as response:
+        async with http.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=2 * SLOW)) as response:
             assert response.status == 200, await response.text()
             self.connected.set()
             async for raw in response.content:
@@ -375,7 +387,7 @@ class SseReader:
                     key, _, value = line.partition(":")
                     current[key] = value.removeprefix(" ")
 
-    async def wait_for(self, check: Callable[[dict[str, Any]], bool], what: str, timeout: float = 30.0) -> None:
+    async def wait_for(self, check: Callable[[dict[str, Any]], bool], what: str, timeout: float = SLOW) -> None:
         deadline = time.monotonic() + timeout
         while not any(check(e) for e in self.events):
             assert time.monotonic() < deadline, f"no {what} in {timeout}s; got {self.events}"
@@ -389,7 +401,7 @@ async def test_a_run_stream_opened_with_another_tenants_run_id_tells_none_of_its
     status, accepted = await acme.call("POST", "/api/v1/interviews", json=COMPLETE_REQUEST)
     assert status == 202
     victim, run_id = accepted["interviewId"], accepted["runId"]
-    first_plan = (await acme.wait_state(victim, "PENDING"))["plan"]["planId"]
+    first_plan = (await acme.wait_state(victim, "PENDING", timeout=SLOW))["plan"]["planId"]
     run_url = f"{worker.base_url}/api/v1/runs/{run_id}/stream"
 
     # globex listens on acme's run id (it cannot be refused: the run id alone proves nothing) ...
@@ -423,7 +435,9 @@ async def test_a_run_stream_opened_with_another_tenants_run_id_tells_none_of_its
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    own_plan = (await globex.wait_until(own, lambda row: row.get("plan") is not None, "planned"))["plan"]["planId"]
+    own_plan = (await globex.wait_until(own, lambda row: row.get("plan") is not None, "planned", SLOW))["plan"][
+        "planId"
+    ]
     assert {e["data"]["execution_id"] for e in eavesdropper.events} == {own_plan}
     assert {e["data"]["execution_id"] for e in owner.events} >= {first_plan}
 
@@ -446,7 +460,7 @@ async def test_forwarded_reads_check_the_tenant_on_the_owner_and_leak_nothing(
         )
         assert status == 202, accepted
         interview_id = accepted["interviewId"]
-        rows[interview_id] = await entry.wait_state(interview_id, "PENDING", timeout=60)
+        rows[interview_id] = await entry.wait_state(interview_id, "PENDING", timeout=SLOW)
         status, _, headers = await call(
             http, "GET", f"{first.base_url}{IV.format(interview_id=interview_id)}", entry.headers
         )
@@ -503,7 +517,7 @@ async def test_forwarded_reads_check_the_tenant_on_the_owner_and_leak_nothing(
 async def test_delivered_webhooks_verify_on_the_receivers_side_and_a_replay_later_does_not(
     fresh_group: None, worker: Worker, pending: dict[str, Any], webhook_receiver: WebhookReceiver
 ) -> None:
-    hook = await webhook_receiver.wait_for(pending["interviewId"], "interview.plan_generated")
+    hook = await webhook_receiver.wait_for(pending["interviewId"], "interview.plan_generated", timeout=SLOW)
     secret = TENANTS["acme"]["webhookSecret"]
     received_at = time.time()
     sent_at = verify_webhook(secret, hook.headers, hook.body, received_at)
@@ -574,7 +588,7 @@ async def test_callback_urls_to_private_addresses_are_refused_at_submit_and_at_s
 
     expected = {named: "localhost resolves to a refused address", literal: "127.0.0.1 is a refused address (loopback)"}
     for interview_id, reason in expected.items():
-        await api.wait_state(interview_id, "PENDING", timeout=60)  # the workflow goes on without its webhook
+        await api.wait_state(interview_id, "PENDING", timeout=SLOW)  # the workflow goes on without its webhook
         letter = await dead_letter_for(http, first, interview_id)
         assert letter["reason"] == "webhook_failed" and reason in letter["error"], letter
         assert "token=" not in letter["error"]  # the URL is named without its query
@@ -582,7 +596,7 @@ async def test_callback_urls_to_private_addresses_are_refused_at_submit_and_at_s
 
 
 async def dead_letter_for(http: aiohttp.ClientSession, worker: Worker, interview_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + SLOW
     url = f"{worker.base_url}/api/v1/admin/deadletters?limit=500&reason=webhook_failed"
     while True:
         status, body, _ = await call(http, "GET", url, ADMIN)
@@ -674,7 +688,7 @@ async def test_no_key_secret_or_token_reaches_a_worker_log(
     # An approval gives the candidate an access token; a stream token, wrong keys and admin calls too.
     status, _ = await acme.call("POST", f"/api/v1/interviews/{pending['interviewId']}/plan/approve", json={})
     assert status == 202
-    approved = await acme.wait_state(pending["interviewId"], "APPROVED")
+    approved = await acme.wait_state(pending["interviewId"], "APPROVED", timeout=SLOW)
     remember(approved["accessLink"]["token"])
     token = await stream_token(http, worker, "acme")
     for headers in ({"X-Tenant-ID": "acme", "X-API-Key": wrong_key()}, {"X-API-Key": wrong_key()}):
