@@ -188,9 +188,10 @@ async def main_async(bootstrap: str, names: list[str], quick: bool) -> int:
                 "figures": [figure.as_json() for figure in figures],
             }
             rows += rows_of(name, status, figures)
+            # Written after every scenario: a run cut short keeps what it measured.
+            RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     print()
     print(table(rows))
-    RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     print(f"\nwritten {RESULTS.relative_to(ROOT)}")
     return 1 if failed else 0
 
