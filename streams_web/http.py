@@ -13,6 +13,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, ValidationError
 
+from app.publish import EventTooLarge
 from app.settings import settings
 from domain.tenants import TenantSettings
 from models.codec import MAX_MESSAGE_BYTES, field_errors
@@ -77,6 +78,8 @@ def api(handler: Handler) -> Handler:
             return await handler(*args, **kwargs)
         except ApiError as exc:
             return json_response(exc.body, exc.status)
+        except EventTooLarge as exc:
+            return json_response({"error": _ERROR_NAMES[413], "message": str(exc)}, 413)
         except web.HTTPException as exc:  # aiohttp's own (e.g. a body over client_max_size), still JSON
             return json_response({"error": _ERROR_NAMES.get(exc.status, "error"), "message": exc.reason}, exc.status)
         except Exception:
