@@ -24,17 +24,19 @@ class LiveEvent:
     id: str | None = None
 
 
+def transition_event(row: Interview, position: int) -> LiveEvent:
+    """The history entry at ``position`` (1-based), which is also its SSE id."""
+    entry = row.history[position - 1]
+    return LiveEvent(
+        event="transition",
+        id=str(position),
+        data={"interviewId": row.interview_id, "version": position, **entry.to_wire(exclude_none=False)},
+    )
+
+
 def transition_events(row: Interview, after: int) -> list[LiveEvent]:
     """History entries after the first ``after``; the id of each is its 1-based position."""
-    return [
-        LiveEvent(
-            event="transition",
-            id=str(position),
-            data={"interviewId": row.interview_id, "version": position, **entry.to_wire(exclude_none=False)},
-        )
-        for position, entry in enumerate(row.history, start=1)
-        if position > after
-    ]
+    return [transition_event(row, position) for position in range(max(after, 0) + 1, len(row.history) + 1)]
 
 
 def _reports(row: Interview) -> list[RunReport]:

@@ -4,7 +4,12 @@ Every worker tails the interviews table's changelog topic itself (a plain consum
 from the end), so a stream can be opened on any worker and a client that reconnects elsewhere
 loses nothing: Last-Event-ID resumes from the row's history, read from the owning worker. Each
 subscriber holds only the newest row (rows are full snapshots), so a slow or vanished client
-cannot grow memory; aiohttp-sse frames events and sends keepalive pings.
+cannot grow memory; aiohttp-sse sends keepalive pings.
+
+Fan-out is one row to thousands of subscribers, so per-subscriber work is kept to a wake-up and a
+socket write: a transition's frame is encoded once and shared (``FrameCache``), a subscriber sleeps
+until its row changes, its connection ends or the worker stops (no periodic wake-up), and the
+changelog tail parses a row only when some stream wants it.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from aiohttp_sse import sse_response
+from aiohttp_sse import EventSourceResponse, sse_response
 from aiokafka import AIOKafkaConsumer
 from faust.web import View
 
@@ -27,7 +32,7 @@ from app.main import app
 from app.metrics import SSE_STREAMS
 from app.settings import settings
 from domain.access import ExpiredAccessToken, InvalidAccessToken, issue_stream_token, verify_stream_token
-from domain.live import LiveEvent, WorkspaceProgress, run_events, transition_events, workspace_events
+from domain.live import LiveEvent, WorkspaceProgress, run_events, transition_event, workspace_events
 from streams_web.http import ApiError, api, authenticate, authenticate_admin, json_response
 from streams_web.routing import http_client, owner_url
 from tables.faust_tables import interviews
@@ -39,6 +44,38 @@ KEEPALIVE_SECONDS = 10.0
 SEND_TIMEOUT_SECONDS = 30.0  # a client that stops reading is dropped, not buffered for
 STREAM_TOKEN_TTL_SECONDS = 300
 NO_BUFFERING = {"X-Accel-Buffering": "no", "Cache-Control": "no-cache"}
+FRAME_CACHE_SIZE = 20_000  # transition frames kept; a miss only costs encoding it again
+
+
+def sse_frame(event: LiveEvent) -> bytes:
+    """An event framed as aiohttp-sse's ``send`` frames it (orjson never writes a line break)."""
+    head = b"" if event.id is None else b"id: " + event.id.encode() + b"\r\n"
+    return head + b"event: " + event.event.encode() + b"\r\ndata: " + orjson.dumps(event.data) + b"\r\n\r\n"
+
+
+class FrameCache:
+    """Transition frames by (interviewId, position, eventId): the same bytes for every subscriber."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.frames: dict[tuple[str, int, str], bytes] = {}
+
+    def transitions(self, row: Interview, after: int) -> bytes:
+        """The frames of the history entries after the first ``after``, joined."""
+        parts: list[bytes] = []
+        for position in range(max(after, 0) + 1, len(row.history) + 1):
+            key = (row.interview_id, position, row.history[position - 1].event_id)
+            frame = self.frames.get(key)
+            if frame is None:
+                frame = sse_frame(transition_event(row, position))
+                if len(self.frames) >= self.size:  # oldest first: dicts keep insertion order
+                    del self.frames[next(iter(self.frames))]
+                self.frames[key] = frame
+            parts.append(frame)
+        return b"".join(parts)
+
+
+frame_cache = FrameCache(FRAME_CACHE_SIZE)
 
 
 class Latest:
@@ -52,12 +89,64 @@ class Latest:
         self.row = row
         self.changed.set()
 
-    async def take(self, timeout: float) -> Interview | None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.changed.wait(), timeout)
+    def wake(self) -> None:
+        """Wake the subscriber without a row: its connection ended or the worker stops."""
+        self.changed.set()
+
+    async def take(self) -> Interview | None:
+        await self.changed.wait()
         self.changed.clear()
         row, self.row = self.row, None
         return row
+
+
+class LiveResponse(EventSourceResponse):
+    """aiohttp-sse's response that writes ready-made frames and wakes its subscriber when it ends.
+
+    The keepalive ping is what notices a vanished client (its write fails), so the end of the ping
+    task wakes the mailbox; the subscriber then needs no periodic wake-up of its own. A ping goes
+    only after ``ping_interval`` without any write: an event keeps the connection alive as well, and
+    with thousands of streams the pings cost as many socket writes as the events.
+    """
+
+    box: Latest | None = None
+    written_at = 0.0
+
+    async def _ping(self) -> None:
+        loop = asyncio.get_running_loop()
+        message = f": ping{self._sep}{self._sep}".encode()
+        self.written_at = max(self.written_at, loop.time())  # the headers just went out
+        try:
+            while True:
+                await asyncio.sleep(max(self.written_at + self._ping_interval - loop.time(), 0.0))
+                if loop.time() - self.written_at < self._ping_interval:
+                    continue  # an event went out meanwhile
+                try:
+                    async with asyncio.timeout(self._send_timeout):
+                        await self.write(message)
+                except TimeoutError:
+                    self._abort_transport()
+                    break
+                except (ConnectionResetError, RuntimeError):  # RuntimeError: written after EOF
+                    break
+                self.written_at = loop.time()
+        finally:
+            if self.box is not None:
+                self.box.wake()
+
+    async def send_frames(self, frames: bytes) -> None:
+        """Write frames as ``send`` writes one: a client that stops reading is dropped after send_timeout."""
+        self.written_at = asyncio.get_running_loop().time()
+        try:
+            async with asyncio.timeout(self._send_timeout):
+                await self.write(frames)
+        except ConnectionResetError:
+            self.stop_streaming()
+            raise
+        except TimeoutError:
+            self.stop_streaming()
+            self._abort_transport()
+            raise
 
 
 class Hub:
@@ -65,6 +154,19 @@ class Hub:
         self.by_interview: dict[str, set[Latest]] = defaultdict(set)
         self.by_run: dict[str, set[Latest]] = defaultdict(set)
         self.stopping = asyncio.Event()
+
+    def wants(self, key: bytes | None) -> bool:
+        """Whether a changelog record with this key (an interviewId) could interest an open stream."""
+        if self.by_run:  # run streams are found by the row's runId: every row must be read
+            return True
+        return key is not None and key.decode(errors="replace") in self.by_interview
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for index in (self.by_interview, self.by_run):
+            for boxes in index.values():
+                for box in boxes:
+                    box.wake()
 
     def publish(self, row: Interview) -> None:
         for box in self.by_interview.get(row.interview_id, ()):
@@ -122,7 +224,7 @@ async def _follow_changelog() -> None:
             batches = await consumer.getmany(timeout_ms=500)
             for records in batches.values():
                 for record in records:
-                    if record.value is None:
+                    if record.value is None or not hub.wants(record.key):
                         continue
                     try:
                         hub.publish(Interview.model_validate_json(record.value))
@@ -135,7 +237,7 @@ async def _follow_changelog() -> None:
 @app.on_before_shutdown.connect  # type: ignore[arg-type]  # mode types the receiver narrower than it calls it
 async def _end_streams(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
     """Open streams end at once on shutdown instead of holding the worker up."""
-    hub.stopping.set()
+    hub.stop()
 
 
 def stream_token_subject(request: web.Request) -> str | None:
@@ -180,22 +282,31 @@ async def _stream(
     index: dict[str, set[Latest]],
     key: str,
     first: Interview | None,
-    tell: Callable[[Interview], list[LiveEvent]],
+    tell: Callable[[Interview], bytes],
 ) -> web.StreamResponse:
     if request.method == "HEAD":  # headers only: a streaming HEAD would never end
         return web.Response(content_type="text/event-stream", headers=NO_BUFFERING)
     with hub.subscribe(index, key, kind) as box:
         async with sse_response(
-            request, headers=NO_BUFFERING, ping_interval=KEEPALIVE_SECONDS, send_timeout=SEND_TIMEOUT_SECONDS
+            request,
+            headers=NO_BUFFERING,
+            ping_interval=KEEPALIVE_SECONDS,
+            send_timeout=SEND_TIMEOUT_SECONDS,
+            response_cls=LiveResponse,
         ) as response:
-            rows = [first] if first is not None else []
+            response.box = box
+            row = first
             while response.is_connected() and not hub.stopping.is_set():
-                for row in rows:
-                    for event in tell(row):
-                        await response.send(orjson.dumps(event.data).decode(), id=event.id, event=event.event)
-                row = await box.take(timeout=1.0)
-                rows = [row] if row is not None else []
+                if row is not None:
+                    frames = tell(row)
+                    if frames:
+                        await response.send_frames(frames)
+                row = await box.take()
         return response
+
+
+def _frames(events: list[LiveEvent]) -> bytes:
+    return b"".join(sse_frame(event) for event in events)
 
 
 def _tenant_row(row: Interview | None, tenant_id: str, interview_id: str) -> Interview:
@@ -213,11 +324,11 @@ class InterviewEvents(View):
         raw = request.headers.get("Last-Event-ID", "0")
         sent = int(raw) if raw.isascii() and raw.isdigit() else 0  # isdigit() alone passes "²" to int()
 
-        def tell(update: Interview) -> list[LiveEvent]:
+        def tell(update: Interview) -> bytes:
             nonlocal sent
-            events = transition_events(update, sent)
+            frames = frame_cache.transitions(update, sent)
             sent = max(sent, len(update.history))
-            return events
+            return frames
 
         return await _stream(request, "interview", hub.by_interview, interview_id, row, tell)
 
@@ -237,8 +348,8 @@ class RunStream(View):
                 raise ApiError(404, f"run {run_id} not found")
         told: set[str] = set()
 
-        def tell(update: Interview) -> list[LiveEvent]:
-            return run_events(update, told) if update.tenant_id == tenant_id else []
+        def tell(update: Interview) -> bytes:
+            return _frames(run_events(update, told)) if update.tenant_id == tenant_id else b""
 
         return await _stream(request, "run", hub.by_run, run_id, row, tell)
 
@@ -253,7 +364,7 @@ class WorkspaceStream(View):
         row = _tenant_row(await current_row(interview_id), tenant_id, interview_id)
         progress = WorkspaceProgress()
         return await _stream(
-            request, "workspace", hub.by_interview, interview_id, row, lambda u: workspace_events(u, progress)
+            request, "workspace", hub.by_interview, interview_id, row, lambda u: _frames(workspace_events(u, progress))
         )
 
     head = get
