@@ -23,9 +23,23 @@ def _table(name: str, row: type[BaseModel], help: str) -> Table[str, Any]:
     table.key_serializer = Utf8()
     table.value_serializer = PydanticCodec(row)
     # The changelog topic was already built (with JSON codecs) when the table registered itself;
-    # rebuild it so recovery decodes the changelog with the codecs the writes used.
-    table.changelog_topic = table._new_changelog_topic()
+    # rebuild it, with raw codecs: writes name the table's codecs themselves (Table.send_changelog),
+    # so the topic's own only decode records on restore, where the RocksDB store puts each record's
+    # raw bytes and drops the decoded row. Parsing every restored row with pydantic for nothing was
+    # the largest cost of a restore; rows are parsed when read, with the codecs above.
+    table.changelog_topic = _raw_changelog_topic(table)
     return table
+
+
+def _raw_changelog_topic(table: Table[str, Any]) -> Any:
+    if not str(app.conf.store).startswith("rocksdb"):  # the memory store keeps the decoded values
+        return table._new_changelog_topic()
+    codecs = table.key_serializer, table.value_serializer
+    table.key_serializer = table.value_serializer = "raw"
+    try:
+        return table._new_changelog_topic()
+    finally:
+        table.key_serializer, table.value_serializer = codecs
 
 
 interviews = _table("interviews", Interview, "Interview rows keyed by interviewId.")
