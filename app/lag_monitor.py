@@ -18,6 +18,7 @@ import os
 import time
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from mode import Service
@@ -49,9 +50,21 @@ class LagMonitor:
         self._consumer: Any = None
         self._lock = asyncio.Lock()
         self._closed = False
+        self._body: tuple[LagReport, bytes] | None = None
 
     def latest(self) -> LagReport:
         return self.tracker.report
+
+    def latest_body(self) -> bytes:
+        """The latest report as JSON bytes, encoded once per poll rather than once per request.
+
+        A report covers every group times every workflow partition (hundreds of rows); turning it into
+        JSON on every request cost far more than serving it.
+        """
+        report = self.tracker.report
+        if self._body is None or self._body[0] is not report:
+            self._body = (report, orjson.dumps(report.to_wire(exclude_none=False)))
+        return self._body[1]
 
     async def poll(self) -> LagReport:
         """One poll; on any failure the report says ERR and the clients are rebuilt next time."""

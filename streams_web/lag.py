@@ -7,7 +7,7 @@ from faust.web import View
 
 from app import lag_monitor
 from app.main import app
-from streams_web.http import api, authenticate_admin, json_response
+from streams_web.http import api, authenticate_admin
 
 REFRESH_VALUES = {"1", "true", "yes"}
 
@@ -19,7 +19,5 @@ class KafkaStatus(View):
         """The latest poll's report; ``?refresh=1`` polls the broker first. 200 also before the first poll."""
         authenticate_admin(request)
         if request.query.get("refresh", "").lower() in REFRESH_VALUES:
-            report = await lag_monitor.monitor.poll()
-        else:
-            report = lag_monitor.latest_status()
-        return json_response(report.to_wire(exclude_none=False))
+            await lag_monitor.monitor.poll()
+        return web.Response(body=lag_monitor.monitor.latest_body(), content_type="application/json")
