@@ -135,6 +135,8 @@ def _cell(value: object) -> str:
         value = int(value)
     if isinstance(value, int):
         return f"{value:,}"
+    if isinstance(value, float):  # three significant digits are all a noisy benchmark can say
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
     return str(value)
 
 
