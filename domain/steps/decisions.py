@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 from domain.access import issue_access_link
 from domain.steps.base import (
     StepContext,
@@ -15,19 +18,32 @@ from domain.steps.base import (
     stale,
     trigger_webhook,
 )
+from models.base import parse_timestamp
 from models.envelope import Envelope
 from models.payloads import ApprovalApproved, AssessmentReviewed, CancelRequested
 from tables.interview import Interview, SentMessage
 from tables.state_machine import Trigger
 
 DEFAULT_ACCESS_LINK_TTL_DAYS = 7
+# How far an approving event's own timestamp may be from this step's clock to date the link.
+EVENT_CLOCK_TOLERANCE = timedelta(hours=1)
 
 
 def current_plan_id(interview: Interview) -> str | None:
     return interview.plan.plan_id if interview.plan else None
 
 
-def grant_access(interview: Interview, ctx: StepContext) -> dict[str, object]:
+def _issued_at(source: Envelope[Any], ctx: StepContext) -> str:
+    """When the link is issued: the approving event's timestamp, so that a step re-run on that event
+    (its row's last write lost with a killed worker or a moved partition, its webhook already out)
+    issues the very link the ATS was sent; this step's clock when the event's is implausible (an
+    outside producer's stale or skewed timestamp)."""
+    if abs(parse_timestamp(source.timestamp) - parse_timestamp(ctx.now)) <= EVENT_CLOCK_TOLERANCE:
+        return source.timestamp
+    return ctx.now
+
+
+def grant_access(interview: Interview, source: Envelope[Any], ctx: StepContext) -> dict[str, object]:
     """Issue the candidate's access link for the current plan; its webhook data."""
     assert interview.plan is not None, "an approved interview always has a plan"
     ttl_days = ctx.tenant.access_link_ttl_days if ctx.tenant else DEFAULT_ACCESS_LINK_TTL_DAYS
@@ -37,7 +53,7 @@ def grant_access(interview: Interview, ctx: StepContext) -> dict[str, object]:
         tenant_id=interview.tenant_id,
         plan_id=interview.plan.plan_id,
         ttl_days=ttl_days,
-        now=ctx.now,
+        now=_issued_at(source, ctx),
     )
     return {"planId": interview.plan.plan_id, "accessLink": interview.access_link.to_wire()}
 
@@ -54,7 +70,7 @@ def plan_approved(current: Interview | None, envelope: Envelope[ApprovalApproved
     interview.apply(
         Trigger.PLAN_APPROVED, event_id=envelope.id, actor=decision.approved_by, at=ctx.now, note=decision.comment
     )
-    data = {**grant_access(interview, ctx), "approvedBy": decision.approved_by, "comment": decision.comment}
+    data = {**grant_access(interview, envelope, ctx), "approvedBy": decision.approved_by, "comment": decision.comment}
     return finish(interview, envelope.id, trigger_webhook(interview, Trigger.PLAN_APPROVED, envelope, ctx, data))
 
 

@@ -237,7 +237,7 @@ def plan_generated(current: Interview | None, envelope: Envelope[PlanGenerated],
     sent = trigger_webhook(interview, trigger, envelope, ctx, data)
     if auto_approve:
         approved = {
-            **grant_access(interview, ctx),
+            **grant_access(interview, envelope, ctx),
             "approvedBy": WORKFLOW_ACTOR,
             "comment": "tenant auto-approves plans",
         }

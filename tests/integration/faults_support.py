@@ -370,7 +370,8 @@ def _check_webhooks(seed: Seed, row: dict[str, Any] | None, deliveries: list[Del
         verdict.problems.append(f"{name}: webhooks delivered in order {first_ok}, expected {expected}")
     approved = next((d for d in deliveries if d.ok and d.json["event"] == "interview.approved"), None)
     if row is not None and approved is not None and approved.json["data"]["accessLink"] != row.get("accessLink"):
-        verdict.problems.append(f"{name}: interview.approved carries another access link than the row")
+        sent, shown = approved.json["data"]["accessLink"]["expiresAt"], (row.get("accessLink") or {}).get("expiresAt")
+        verdict.problems.append(f"{name}: interview.approved sent a link expiring {sent}, the row has {shown}")
 
 
 def judge(seeds: list[Seed], tables: Tables, receiver: FaultReceiver) -> Verdict:
