@@ -45,7 +45,7 @@ test: setup kafka-jars test-deps ## the whole suite; starts its own broker unles
 test-unit: setup
 	$(PY) -m pytest -q -m "not integration"
 
-test-faults: setup kafka-jars test-deps ## only the fault cases (SIGKILLed workers, lost data dirs); also part of `make test`
+test-faults: setup kafka-jars test-deps ## only the fault suite (killed workers, lost data dir, broker restart, 1->2->1 workers, webhook 503s) and its summary table; also part of `make test`
 	$(PY) -m pytest -q -s -m faults
 
 bench: setup kafka-jars ## throughput, latency, SSE fan-out, lag endpoint, recovery; prints a table, writes bench/results.json
