@@ -11,14 +11,21 @@
    planner -> plan.generated -> workflow on one worker; every event it consumes (3 per interview)
    per second, from ready until its committed offsets reach the end (so the figure is pessimistic by
    up to one commit interval, 2.8 s). M = N / 4.
+
+BENCH_PROFILE=<dir> also samples the planner worker with py-spy (collapsed stacks, ``-f raw``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -33,6 +40,7 @@ SCENARIO = "throughput"
 RAW_OUTPUT_TOPIC = "bench.raw-loop.out"
 PARTITIONS = 3  # TOPIC_PARTITIONS the workers run with (the app's default)
 STALL_SECONDS = 90.0  # no progress for this long: the run is reported as it stands
+PROFILE_SECONDS = 20.0
 
 
 @dataclass
@@ -161,13 +169,32 @@ def _cpu_seconds(pid: int) -> float:
     return float(times.user + times.system)
 
 
+def _start_profile(pid: int) -> subprocess.Popen[bytes] | None:
+    """With BENCH_PROFILE=<dir>: py-spy samples the planner worker for PROFILE_SECONDS (flame graph + raw)."""
+    target = os.environ.get("BENCH_PROFILE")
+    py_spy = Path(sys.executable).with_name("py-spy")
+    if not target or not py_spy.exists():
+        return None
+    Path(target).mkdir(parents=True, exist_ok=True)
+    raw = Path(target) / "throughput-planner.txt"
+    print(f"  profiling the planner worker for {PROFILE_SECONDS:.0f}s into {raw} (py-spy -f raw)", flush=True)
+    command = [str(py_spy), "record", "--pid", str(pid), "-d", str(int(PROFILE_SECONDS)), "-r", "100", "-F"]
+    return subprocess.Popen(
+        [*command, "--nonblocking", "-f", "raw", "-o", str(raw)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
 async def planning_step(env: BenchEnv, group: str, start: dict[TopicPartition, int], prefix: str, expected: int) -> Run:
     worker = await env.start_worker("planner", group)
     cpu_before = _cpu_seconds(worker.pid)
+    profile = _start_profile(worker.pid)
     try:
         count, seconds = await _follow_outputs(env, Topic.PLAN_GENERATED, start, prefix, expected)
         cpu = _cpu_seconds(worker.pid) - cpu_before
     finally:
+        if profile is not None and profile.poll() is None:
+            profile.send_signal(signal.SIGINT)  # py-spy writes what it has sampled so far
+            profile.wait(30)
         env.stop_all()
     if count < expected:
         print(f"  planner: only {count}/{expected} plan.generated seen (log {worker.log_path})", flush=True)
