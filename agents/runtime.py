@@ -23,7 +23,7 @@ from app.settings import settings
 from domain.steps import StepContext, StepResult
 from domain.thinking import Thought
 from models.base import utc_timestamp
-from models.codec import BadMessage, Reason, complete_envelope, decode_event
+from models.codec import BadMessage, Reason, complete_envelope
 from models.deadletter import DeadLetter
 from models.envelope import Envelope, derived_id
 from models.topics import Topic
