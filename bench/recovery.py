@@ -120,7 +120,7 @@ async def watch_assigned(env: BenchEnv, known: int, seen: list[float], done: asy
                             seen.append(cpu_seconds(env.workers[known].pid))
                 except (aiohttp.ClientError, ValueError):
                     pass
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)
     stop_profile(profiler)
 
 
