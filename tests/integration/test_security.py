@@ -1,7 +1,7 @@
 """Security on real workers: every route's auth, tenant isolation, webhook signatures and addresses,
 secrets kept out of logs, request size limits.
 
-Most cases share the session's worker. Two more workers, in a group of their own and started
+Most cases share the session's worker. Two more workers, on a broker of their own and started
 without WEBHOOK_ALLOW_PRIVATE, show forwarded reads between workers and the address policy at
 send time.
 """
@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,11 +25,24 @@ from typing import Any
 import aiohttp
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import OffsetAndMetadata
-from conftest import ADMIN_KEY, COMPLETE_REQUEST, ROOT, TENANTS, Api, Kafka, WebhookReceiver, Worker, Workers
+from conftest import (
+    ADMIN_KEY,
+    COMPLETE_REQUEST,
+    ROOT,
+    TENANTS,
+    Api,
+    Kafka,
+    WebhookReceiver,
+    Worker,
+    Workers,
+    free_port,
+)
 from test_worker_pool import settled
 
 from domain.webhooks import WebhookRejected, verify_webhook
+from local_kafka.broker import LocalBroker
 from models.topics import Topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.security]
@@ -39,9 +53,7 @@ MAX_BODY = 1024 * 1024
 # group's events, so on a broker other runs keep busy this is mostly their traffic.
 SLOW = 180.0
 ADMIN = {"X-API-Key": ADMIN_KEY}
-# A tenant only the strict workers know. Every group on a broker consumes the same topics, so the
-# session's worker (private addresses allowed) would deliver the strict group's webhooks too; for
-# a tenant it does not know it cannot sign them, and sends nothing.
+# A tenant only the strict workers know: its webhooks go nowhere else.
 STRICT_TENANT = {"initech": {"apiKey": "initech-api-key-0003", "webhookSecret": "initech-webhook-secret"}}
 STRICT_HEADERS = {"X-Tenant-ID": "initech", "X-API-Key": STRICT_TENANT["initech"]["apiKey"]}
 
@@ -209,18 +221,48 @@ async def pending(fresh_group: None, worker: Worker) -> dict[str, Any]:
         return row
 
 
+def free_port_pair() -> int:
+    """A port whose next one is free too (the broker's controller listens there)."""
+    while True:
+        port = free_port()
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+
+
+async def create_topics(bootstrap: str) -> None:
+    """Every workflow topic, before any worker joins: one created while the group is assigning would
+    cost a rebalance after the workers are ready, with a planner run in flight."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(t.value, num_partitions=3, replication_factor=1) for t in Topic])
+    finally:
+        await admin.close()
+
+
 @pytest.fixture(scope="module")
 async def strict(
-    bootstrap: str, tenants_file: Path, webhook_receiver: WebhookReceiver, tmp_path_factory: pytest.TempPathFactory
+    tenants_file: Path, webhook_receiver: WebhookReceiver, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[tuple[Workers, Worker, Worker]]:
-    """Two workers of their own group, without WEBHOOK_ALLOW_PRIVATE (the production default)."""
+    """Two workers of their own group, without WEBHOOK_ALLOW_PRIVATE (the production default).
+
+    On a broker of their own: topic names are not per group, so a second group on the session's
+    broker would run every interview of the first one too (and the first one this group's),
+    sending their webhooks and racing their plan.generated events against each other.
+    """
     directory = tmp_path_factory.mktemp("strict")
+    broker = LocalBroker(port=free_port_pair(), data_dir=directory / "kafka")
     tenants = {**json.loads(tenants_file.read_text()), **STRICT_TENANT}
     tenants["initech"] = {**tenants["initech"], "webhookUrl": webhook_receiver.url}
     (directory / "tenants.json").write_text(json.dumps(tenants))
-    pool = Workers(bootstrap, directory / "tenants.json", directory)
-    await start_at_the_end(bootstrap, pool.group_id)
+    pool = Workers(broker.bootstrap, directory / "tenants.json", directory)
     try:
+        await asyncio.to_thread(broker.start)
+        await create_topics(broker.bootstrap)
         first, second = await asyncio.gather(
             pool.start("strict-a", WEBHOOK_ALLOW_PRIVATE="0"), pool.start("strict-b", WEBHOOK_ALLOW_PRIVATE="0")
         )
@@ -236,6 +278,7 @@ async def strict(
             except subprocess.TimeoutExpired:
                 started.process.kill()
                 started.process.wait()
+        await asyncio.to_thread(broker.stop)
 
 
 # --- the route matrix ---------------------------------------------------------------------------
@@ -515,9 +558,13 @@ async def test_forwarded_reads_check_the_tenant_on_the_owner_and_leak_nothing(
 
 
 async def test_delivered_webhooks_verify_on_the_receivers_side_and_a_replay_later_does_not(
-    fresh_group: None, worker: Worker, pending: dict[str, Any], webhook_receiver: WebhookReceiver
+    fresh_group: None, worker: Worker, webhook_receiver: WebhookReceiver, http: aiohttp.ClientSession
 ) -> None:
-    hook = await webhook_receiver.wait_for(pending["interviewId"], "interview.plan_generated", timeout=SLOW)
+    api = Api(http, worker.base_url, "acme")
+    status, accepted = await api.call("POST", "/api/v1/interviews", json=COMPLETE_REQUEST)
+    assert status == 202, accepted
+    # Checked as it arrives (the receiver is polled every 0.1 s), as a receiver would.
+    hook = await webhook_receiver.wait_for(accepted["interviewId"], "interview.plan_generated", timeout=SLOW)
     secret = TENANTS["acme"]["webhookSecret"]
     received_at = time.time()
     sent_at = verify_webhook(secret, hook.headers, hook.body, received_at)
@@ -553,11 +600,11 @@ async def test_delivered_webhooks_verify_on_the_receivers_side_and_a_replay_late
 
 async def test_callback_urls_to_private_addresses_are_refused_at_submit_and_at_send(
     strict: tuple[Workers, Worker, Worker],
-    kafka: Kafka,
     webhook_receiver: WebhookReceiver,
     http: aiohttp.ClientSession,
 ) -> None:
-    _, first, _ = strict
+    pool, first, _ = strict
+    kafka = Kafka(pool.bootstrap)
     api = Api(http, first.base_url, "acme")
     api.tenant_id, api.headers = "initech", STRICT_HEADERS
     port = webhook_receiver.url.rsplit(":", 1)[1].split("/", 1)[0]
