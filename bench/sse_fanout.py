@@ -202,8 +202,8 @@ def cpu_seconds(pid: int) -> float:
 
 
 def start_profile(pid: int, name: str) -> subprocess.Popen[bytes] | None:
-    """py-spy on the worker while events flow, when BENCH_PROFILE_DIR names where to put it."""
-    where = os.environ.get("BENCH_PROFILE_DIR")
+    """py-spy on the worker while events flow, when BENCH_PROFILE (or BENCH_PROFILE_DIR) names a directory."""
+    where = os.environ.get("BENCH_PROFILE") or os.environ.get("BENCH_PROFILE_DIR")
     if not where:
         return None
     py_spy = os.path.join(os.path.dirname(sys.executable), "py-spy")
