@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -45,6 +46,20 @@ class BrokerFailed(RuntimeError):
 class LocalBroker:
     port: int
     data_dir: Path
+
+    @classmethod
+    def on_free_ports(cls, data_dir: Path) -> LocalBroker:
+        """A throwaway broker on a free port whose successor (the controller's) is free too."""
+        for _ in range(100):
+            with socket.socket() as listener, socket.socket() as controller:
+                listener.bind(("127.0.0.1", 0))
+                port = int(listener.getsockname()[1])
+                try:
+                    controller.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+            return cls(port=port, data_dir=data_dir)
+        raise BrokerFailed("no two adjacent free ports on 127.0.0.1")
 
     @property
     def bootstrap(self) -> str:

@@ -119,6 +119,22 @@ def bootstrap() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def fault_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A broker of the fault cases' own, started here whatever KAFKA_BROKER says.
+
+    Topic names are not per consumer group: on the session's broker the long-lived test worker would
+    run every fault case's interviews too, and its follow-on events (same eventIds) would race the
+    case's own.
+    """
+    broker = local_broker.LocalBroker.on_free_ports(tmp_path_factory.mktemp("fault-kafka"))
+    broker.start()
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
 def tenants_file(tmp_path_factory: pytest.TempPathFactory, webhook_receiver: WebhookReceiver) -> Path:
     tenants = json.loads(json.dumps(TENANTS))
     for settings in tenants.values():

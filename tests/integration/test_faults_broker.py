@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 from pathlib import Path
 
 import pytest
@@ -36,23 +35,9 @@ OUTAGE_SECONDS = 2.0  # on top of the ~10 s the broker's JVM takes to start agai
 OUTAGES = (signal.SIGTERM, signal.SIGKILL)
 
 
-def free_broker_port() -> int:
-    """A port whose successor (the controller listener) is free as well."""
-    for _ in range(50):
-        with socket.socket() as first, socket.socket() as second:
-            first.bind(("127.0.0.1", 0))
-            port = int(first.getsockname()[1])
-            try:
-                second.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-            return port
-    raise AssertionError("no two adjacent free ports")
-
-
 async def test_broker_stopped_and_restarted_mid_stream_loses_nothing(tenants_file: Path, tmp_path: Path) -> None:
     clock = Clock("broker")
-    broker = LocalBroker(port=free_broker_port(), data_dir=tmp_path / "kafka")
+    broker = LocalBroker.on_free_ports(tmp_path / "kafka")
     await asyncio.to_thread(broker.start)
     clock(f"own broker up at {broker.bootstrap}")
     pool = await fresh_pool(broker.bootstrap, tenants_file, tmp_path / "workers")

@@ -23,15 +23,15 @@ KILLS = 3
 
 
 async def test_sigkilled_worker_loses_nothing_and_a_lost_datadir_is_rebuilt(
-    bootstrap: str, tenants_file: Path, tmp_path: Path
+    fault_bootstrap: str, tenants_file: Path, tmp_path: Path
 ) -> None:
     clock = Clock("crash")
-    pool = await fresh_pool(bootstrap, tenants_file, tmp_path)
+    pool = await fresh_pool(fault_bootstrap, tenants_file, tmp_path)
     async with fault_receiver() as receiver:
         seeds = make_seeds("crash", INTERVIEWS, receiver.url)
         try:
             worker = await pool.start("victim")
-            offering = asyncio.create_task(Streamer(bootstrap, seeds, OFFERED_PER_SECOND).run())
+            offering = asyncio.create_task(Streamer(fault_bootstrap, seeds, OFFERED_PER_SECOND).run())
             for _ in range(KILLS):
                 await asyncio.sleep(1.5)
                 pool.stop(worker, signal.SIGKILL)

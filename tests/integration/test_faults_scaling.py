@@ -21,10 +21,10 @@ OFFERED_PER_SECOND = 30
 
 
 async def test_growing_to_two_workers_and_back_mid_stream_loses_nothing(
-    bootstrap: str, tenants_file: Path, tmp_path: Path
+    fault_bootstrap: str, tenants_file: Path, tmp_path: Path
 ) -> None:
     clock = Clock("scale")
-    pool = await fresh_pool(bootstrap, tenants_file, tmp_path)
+    pool = await fresh_pool(fault_bootstrap, tenants_file, tmp_path)
     async with fault_receiver() as receiver:
         seeds = make_seeds("scale", INTERVIEWS, receiver.url)
         quarter = INTERVIEWS // 4
@@ -34,7 +34,7 @@ async def test_growing_to_two_workers_and_back_mid_stream_loses_nothing(
             clock("worker A ready")
 
             async def stream(part: list[Seed]) -> None:
-                await Streamer(bootstrap, part, OFFERED_PER_SECOND).run()
+                await Streamer(fault_bootstrap, part, OFFERED_PER_SECOND).run()
 
             async def leave() -> None:  # B leaves once the third quarter is flowing
                 await asyncio.sleep(1.0)

@@ -21,16 +21,16 @@ FAILING_SECONDS = 8.0  # well inside WEBHOOK_RETRY_SECONDS (60 in the test worke
 
 
 async def test_webhook_receiver_refusing_then_recovering_gets_every_webhook(
-    bootstrap: str, tenants_file: Path, tmp_path: Path
+    fault_bootstrap: str, tenants_file: Path, tmp_path: Path
 ) -> None:
     clock = Clock("webhook")
-    pool = await fresh_pool(bootstrap, tenants_file, tmp_path)
+    pool = await fresh_pool(fault_bootstrap, tenants_file, tmp_path)
     async with fault_receiver() as receiver:
         seeds = make_seeds("webhook", INTERVIEWS, receiver.url)
         try:
             worker = await pool.start("sender")
             clock("worker ready")
-            streamer = Streamer(bootstrap, seeds, OFFERED_PER_SECOND)
+            streamer = Streamer(fault_bootstrap, seeds, OFFERED_PER_SECOND)
             offering = asyncio.create_task(streamer.run())
             while streamer.confirmed < INTERVIEWS // 6 and not offering.done():
                 await asyncio.sleep(0.1)

@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -37,7 +36,6 @@ from conftest import (
     WebhookReceiver,
     Worker,
     Workers,
-    free_port,
 )
 from test_worker_pool import settled
 
@@ -221,18 +219,6 @@ async def pending(fresh_group: None, worker: Worker) -> dict[str, Any]:
         return row
 
 
-def free_port_pair() -> int:
-    """A port whose next one is free too (the broker's controller listens there)."""
-    while True:
-        port = free_port()
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-
-
 async def create_topics(bootstrap: str) -> None:
     """Every workflow topic, before any worker joins: one created while the group is assigning would
     cost a rebalance after the workers are ready, with a planner run in flight."""
@@ -255,7 +241,7 @@ async def strict(
     sending their webhooks and racing their plan.generated events against each other.
     """
     directory = tmp_path_factory.mktemp("strict")
-    broker = LocalBroker(port=free_port_pair(), data_dir=directory / "kafka")
+    broker = LocalBroker.on_free_ports(directory / "kafka")
     tenants = {**json.loads(tenants_file.read_text()), **STRICT_TENANT}
     tenants["initech"] = {**tenants["initech"], "webhookUrl": webhook_receiver.url}
     (directory / "tenants.json").write_text(json.dumps(tenants))
