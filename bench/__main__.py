@@ -16,8 +16,6 @@ import importlib.metadata
 import json
 import os
 import platform
-import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -30,24 +28,6 @@ from bench.common import ROOT, BenchEnv, Figure
 
 SCENARIOS = ["throughput", "latency", "sse_fanout", "lag_endpoint", "recovery"]
 RESULTS = ROOT / "bench" / "results.json"
-LOCAL_PORT = 29092
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _broker_port() -> int:
-    """29092 (and its controller port) when free, else another free pair."""
-    port = LOCAL_PORT
-    while not (_port_free(port) and _port_free(port + 1)):
-        port += 2
-    return port
 
 
 @contextlib.contextmanager
@@ -57,17 +37,10 @@ def broker() -> Iterator[str]:
     if configured:
         yield configured
         return
-    from local_kafka import broker as local_kafka
+    from local_kafka.broker import throwaway
 
-    data_dir = Path(tempfile.mkdtemp(prefix="bench-kafka-"))
-    os.environ["KAFKA_PORT"] = str(_broker_port())
-    os.environ["KAFKA_DATA_DIR"] = str(data_dir)
-    try:
-        bootstrap = local_kafka.up()
-        yield bootstrap
-    finally:
-        local_kafka.down()
-        shutil.rmtree(data_dir, ignore_errors=True)
+    with throwaway(Path(tempfile.mkdtemp(prefix="bench-kafka-"))) as local:
+        yield local.bootstrap
 
 
 def _cpu_model() -> str:

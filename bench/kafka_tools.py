@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from local_kafka import admin
 from models.topics import Topic
 
 # Every topic a worker subscribes to or writes; a bench group starts at their log end.
@@ -68,17 +69,9 @@ async def end_offsets(bootstrap: str, tps: Sequence[TopicPartition]) -> dict[Top
         await consumer.stop()
 
 
-async def start_group_at_end(bootstrap: str, group_id: str, topics: Sequence[str] = WORKER_TOPICS) -> None:
+async def start_group_at_end(bootstrap: str, group_id: str, topics: Sequence[str] = WORKER_TOPICS) -> int:
     """Commit ``group_id``'s offsets at the current log end of ``topics`` (a fresh group starts there)."""
-    tps = await partitions_of(bootstrap, topics)
-    offsets = await end_offsets(bootstrap, tps)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign(tps)
-        await consumer.commit({tp: offset for tp, offset in offsets.items()})
-    finally:
-        await consumer.stop()
+    return await admin.start_group_at_end(bootstrap, group_id, topics)
 
 
 async def committed_offsets(bootstrap: str, group_id: str, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:

@@ -16,22 +16,16 @@ is asked ``REQUESTS`` times, one after another with a short pause, across severa
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import shutil
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.common import ADMIN_KEY, ROOT, BenchEnv, Figure, free_port, percentile
-from bench.sse_fanout import skip_backlog
+from bench import kafka_tools
+from bench.common import ADMIN_KEY, BenchEnv, Figure, percentile
+from local_kafka.broker import throwaway
 from models.topics import WORKFLOW_TOPICS
 
 SCENARIO = "lag_endpoint"
@@ -59,36 +53,6 @@ async def workflow_partitions(bootstrap: str) -> list[TopicPartition]:
         ]
     finally:
         await admin.close()
-
-
-def _ports_free(port: int) -> bool:
-    import socket
-
-    for candidate in (port, port + 1):  # the broker's controller listens on port + 1
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", candidate))
-            except OSError:
-                return False
-    return True
-
-
-@contextlib.asynccontextmanager
-async def own_broker(workdir: Path) -> AsyncIterator[str]:
-    """A local broker of this scenario's own, stopped (only it, by its pid file) on the way out."""
-    port = next(p for p in iter(free_port, None) if _ports_free(p))
-    data_dir = workdir / "lag-broker"
-    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BROKER"}
-    env.update(KAFKA_PORT=str(port), KAFKA_DATA_DIR=str(data_dir))
-    command = [sys.executable, "-m", "local_kafka.broker"]
-    up = await asyncio.to_thread(subprocess.run, [*command, "up"], cwd=ROOT, env=env, capture_output=True, text=True)
-    try:
-        if up.returncode != 0:
-            raise RuntimeError(f"own broker did not start: {up.stdout}{up.stderr}")
-        yield f"127.0.0.1:{port}"
-    finally:
-        await asyncio.to_thread(subprocess.run, [*command, "down"], cwd=ROOT, env=env, capture_output=True)
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 async def make_traffic(bootstrap: str, partitions: list[TopicPartition]) -> None:
@@ -126,7 +90,7 @@ async def timed_get(session: aiohttp.ClientSession, url: str) -> tuple[float, di
 async def measure(env: BenchEnv, bootstrap: str) -> list[Figure]:
     requests = 100 if env.quick else 400
     group = env.new_group(SCENARIO)
-    await skip_backlog(bootstrap, group)
+    await kafka_tools.start_group_at_end(bootstrap, group)
     worker = await env.start_worker("lag", group, KAFKA_BROKER=bootstrap, TOPIC_PARTITIONS=str(partitions_each()))
     try:
         partitions = await workflow_partitions(bootstrap)
@@ -179,5 +143,6 @@ async def measure(env: BenchEnv, bootstrap: str) -> list[Figure]:
 async def run(env: BenchEnv) -> list[Figure]:
     if len(await workflow_partitions(env.bootstrap)) >= WANTED_PARTITIONS:
         return await measure(env, env.bootstrap)
-    async with own_broker(env.workdir) as bootstrap:
-        return await measure(env, bootstrap)
+    # More partitions than the run's broker has: a broker of this scenario's own.
+    with throwaway(env.workdir / "lag-broker") as broker:
+        return await measure(env, broker.bootstrap)

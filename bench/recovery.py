@@ -27,12 +27,12 @@ import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from bench import kafka_tools
 from bench.common import ADMIN_KEY, TENANT_ID, TENANT_KEY, BenchEnv, Figure, WorkerProcess
 from bench.sse_fanout import (
     HEADERS,
     cpu_seconds,
     interview_request,
-    skip_backlog,
     start_profile,
     stop_profile,
     wait_state,
@@ -127,7 +127,7 @@ async def watch_assigned(env: BenchEnv, known: int, seen: list[float], done: asy
 async def run(env: BenchEnv) -> list[Figure]:
     rows = 20_000 if env.quick else 100_000
     group = env.new_group(SCENARIO)
-    await skip_backlog(env.bootstrap, group)
+    await kafka_tools.start_group_at_end(env.bootstrap, group)
     first = await env.start_worker("recovery-1", group)
     async with aiohttp.ClientSession() as session:
         template_id, template = await template_row(session, first)

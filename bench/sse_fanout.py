@@ -28,12 +28,10 @@ from typing import Any
 
 import aiohttp
 import psutil
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from yarl import URL
 
+from bench import kafka_tools
 from bench.common import TENANT_ID, TENANT_KEY, BenchEnv, Figure, WorkerProcess, percentile
-from models.topics import Topic
 
 SCENARIO = "sse_fanout"
 HEADERS = {"X-Tenant-ID": TENANT_ID, "X-API-Key": TENANT_KEY}
@@ -54,37 +52,6 @@ def interview_request(index: int) -> dict[str, Any]:
         "skills": ["Kafka", "Python", "Faust"],
         "jobDescription": "Own the event backbone: design topics, run Faust workers, keep lag low, lose nothing.",
     }
-
-
-async def skip_backlog(bootstrap: str, group_id: str) -> int:
-    """Commit the log end of every app topic for a group that has not started yet; returns the messages skipped.
-
-    Topics are shared by name on a broker, and a fresh group reads them from the earliest offset, so
-    a worker in it would first replay every message earlier runs and tests left there.
-    """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        names = {str(topic) for topic in Topic}
-        partitions = [
-            TopicPartition(topic["topic"], partition["partition"])
-            for topic in await admin.describe_topics()
-            if topic["topic"] in names and not topic["error_code"]
-            for partition in topic["partitions"]
-        ]
-    finally:
-        await admin.close()
-    if not partitions:
-        return 0
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        await consumer.commit({tp: offset for tp, offset in ends.items()})
-    finally:
-        await consumer.stop()
-    return sum(ends.values())
 
 
 def raise_open_files(wanted: int) -> int:
@@ -227,7 +194,7 @@ async def run(env: BenchEnv) -> list[Figure]:
     interviews_count = min(INTERVIEWS, subscribers_wanted)
     limit = raise_open_files(2 * subscribers_wanted + 2048)
     group = env.new_group(SCENARIO)
-    await skip_backlog(env.bootstrap, group)
+    await kafka_tools.start_group_at_end(env.bootstrap, group)
     worker = await env.start_worker("sse", group)
     base = worker.base_url
     cpu_before = time.process_time()

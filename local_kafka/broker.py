@@ -22,12 +22,14 @@ import argparse
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,6 +177,18 @@ class LocalBroker:
                 time.sleep(0.1)
         self.pid_file.unlink(missing_ok=True)
         return pid
+
+
+@contextlib.contextmanager
+def throwaway(data_dir: Path) -> Iterator[LocalBroker]:
+    """A broker of one's own on free ports; stopped, and its data removed, on the way out."""
+    broker = LocalBroker.on_free_ports(data_dir)
+    try:
+        broker.start()
+        yield broker
+    finally:
+        broker.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def configured_bootstrap() -> str | None:

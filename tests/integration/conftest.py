@@ -126,12 +126,8 @@ def fault_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     run every fault case's interviews too, and its follow-on events (same eventIds) would race the
     case's own.
     """
-    broker = local_broker.LocalBroker.on_free_ports(tmp_path_factory.mktemp("fault-kafka"))
-    broker.start()
-    try:
+    with local_broker.throwaway(tmp_path_factory.mktemp("fault-kafka")) as broker:
         yield broker.bootstrap
-    finally:
-        broker.stop()
 
 
 @pytest.fixture(scope="session")

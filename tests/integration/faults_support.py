@@ -24,11 +24,11 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaProducer
 from conftest import SEED_SKILL_VALIDATION, TENANTS, Workers, assert_signed, free_port
 
 from domain.access import AccessLinkSettings, verify_access_token
+from local_kafka.admin import start_group_at_end
 from models.topics import Topic
 
 SEED_TOPIC = "skill.validation.requested"
@@ -91,42 +91,13 @@ def make_seeds(case: str, count: int, callback_url: str, tenants: tuple[str, ...
     return seeds
 
 
-async def start_group_at_end(pool: Workers) -> None:
-    """Commit the end of every app topic for the pool's fresh group before its first worker starts.
-
-    A new group reads from the earliest offset, and the shared broker holds every other test's
-    (and helper's) events: the case would first wade through that backlog. Starting at the end,
-    the workers see only this case's events, and a worker killed before its first commit still
-    resumes from a committed offset.
-    """
-    admin = AIOKafkaAdminClient(bootstrap_servers=pool.bootstrap)
-    await admin.start()
-    try:
-        described = await admin.describe_topics([topic.value for topic in Topic])
-    finally:
-        await admin.close()
-    partitions = [
-        TopicPartition(topic["topic"], partition["partition"])
-        for topic in described
-        if topic["error_code"] == 0  # else not created yet (a fresh broker): nothing to skip
-        for partition in topic["partitions"]
-    ]
-    if not partitions:
-        return
-    consumer = AIOKafkaConsumer(bootstrap_servers=pool.bootstrap, group_id=pool.group_id, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign(partitions)
-        await consumer.commit(await consumer.end_offsets(partitions))
-    finally:
-        await consumer.stop()
-
-
 async def fresh_pool(bootstrap: str, tenants_file: Path, workdir: Path) -> Workers:
     """Workers in a consumer group of their own that starts at the end of every topic."""
     workdir.mkdir(parents=True, exist_ok=True)
     pool = Workers(bootstrap, tenants_file, workdir)
-    await start_group_at_end(pool)
+    # The case then sees only its own events, and a worker killed before its first commit still
+    # resumes from a committed offset.
+    await start_group_at_end(bootstrap, pool.group_id, [topic.value for topic in Topic])
     return pool
 
 

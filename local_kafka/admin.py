@@ -1,0 +1,45 @@
+"""Kafka admin chores the test suite and the benchmark share.
+
+Topic names are not per consumer group, and a fresh group reads from the earliest offset: a worker
+of a new group on a broker that already carries traffic would first replay all of it.
+``start_group_at_end`` commits such a group's offsets at the log end before its first worker joins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+
+async def existing_partitions(bootstrap: str, topics: Iterable[str]) -> list[TopicPartition]:
+    """Every partition of those ``topics`` that exist (a fresh broker may have none of them yet)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    return [
+        TopicPartition(topic["topic"], partition["partition"])
+        for topic in described
+        if topic["error_code"] == 0
+        for partition in topic["partitions"]
+    ]
+
+
+async def start_group_at_end(bootstrap: str, group_id: str, topics: Iterable[str]) -> int:
+    """Commit ``group_id``'s offsets at the log end of ``topics``; the messages it thereby skips."""
+    partitions = await existing_partitions(bootstrap, topics)
+    if not partitions:
+        return 0
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
+        await consumer.commit(ends)
+    finally:
+        await consumer.stop()
+    return sum(ends.values())
