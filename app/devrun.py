@@ -19,25 +19,24 @@ from app.settings import Settings
 from domain.tenants import DEV_TENANT_ID, DEV_TENANTS
 
 
+def worker_command(
+    datadir: str | Path, web_port: int, *, web_host: str | None = None, log_level: str = "info"
+) -> list[str]:
+    """A worker started the Faust way (SPEC section 8), as `make run`, the tests and the benchmark start it."""
+    command = [str(Path(sys.executable).with_name("faust")), "--datadir", str(datadir), "-A", "app", "worker"]
+    command += ["--web-port", str(web_port)]
+    if web_host is not None:
+        command += ["--web-host", web_host]
+    return [*command, "-l", log_level]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--web-port", type=int, default=6066)
     parser.add_argument("--datadir", default=".worker-data")
     args = parser.parse_args()
     settings = Settings.from_env()
-    faust_bin = Path(sys.executable).with_name("faust")
-    command = [
-        str(faust_bin),
-        "--datadir",
-        args.datadir,
-        "-A",
-        "app",
-        "worker",
-        "--web-port",
-        str(args.web_port),
-        "-l",
-        "info",
-    ]
+    command = worker_command(args.datadir, args.web_port)
     env = {**os.environ, "WEBHOOK_ALLOW_PRIVATE": os.environ.get("WEBHOOK_ALLOW_PRIVATE", "1")}
     print("starting:", " ".join(command), flush=True)
     worker = subprocess.Popen(command, env=env)

@@ -13,7 +13,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import Literal
 
 import aiohttp
+
+from app.devrun import worker_command
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN_KEY = "bench-admin-key"
@@ -117,20 +118,7 @@ class BenchEnv:
         port = free_port()
         datadir = datadir or self.workdir / f"{group_id}-{name}"
         log_path = self.workdir / f"{group_id}-{name}.log"
-        command = [
-            str(Path(sys.executable).with_name("faust")),
-            "--datadir",
-            str(datadir),
-            "-A",
-            "app",
-            "worker",
-            "--web-port",
-            str(port),
-            "--web-host",
-            "127.0.0.1",
-            "-l",
-            "warn",
-        ]
+        command = worker_command(datadir, port, web_host="127.0.0.1", log_level="warn")
         with open(log_path, "ab") as log:
             process = subprocess.Popen(
                 command, cwd=ROOT, env=self.worker_env(group_id, **env), stdout=log, stderr=subprocess.STDOUT

@@ -21,10 +21,10 @@ import time
 import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from bench import kafka_tools
 from bench.common import ADMIN_KEY, BenchEnv, Figure, percentile
+from local_kafka.admin import existing_partitions
 from local_kafka.broker import throwaway
 from models.topics import WORKFLOW_TOPICS
 
@@ -41,18 +41,7 @@ def partitions_each() -> int:
 
 
 async def workflow_partitions(bootstrap: str) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        names = set(WORKFLOW_TOPICS)
-        return [
-            TopicPartition(topic["topic"], partition["partition"])
-            for topic in await admin.describe_topics()
-            if topic["topic"] in names and not topic["error_code"]
-            for partition in topic["partitions"]
-        ]
-    finally:
-        await admin.close()
+    return await existing_partitions(bootstrap, WORKFLOW_TOPICS)
 
 
 async def make_traffic(bootstrap: str, partitions: list[TopicPartition]) -> None:

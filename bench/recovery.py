@@ -24,8 +24,7 @@ import uuid
 from typing import Any
 
 import aiohttp
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench import kafka_tools
 from bench.common import ADMIN_KEY, TENANT_ID, TENANT_KEY, BenchEnv, Figure, WorkerProcess
@@ -37,6 +36,7 @@ from bench.sse_fanout import (
     stop_profile,
     wait_state,
 )
+from local_kafka.admin import existing_partitions
 
 SCENARIO = "recovery"
 TABLES = ("interviews", "webhook-queues", "notifications", "entities")
@@ -81,18 +81,7 @@ async def write_rows(bootstrap: str, topic: str, template_id: str, template: byt
 
 async def changelog_records(bootstrap: str, group_id: str) -> int:
     """Records in the group's table changelogs (every table: the restore reads them all)."""
-    names = {f"{group_id}-{table}-changelog" for table in TABLES}
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        partitions = [
-            TopicPartition(topic["topic"], partition["partition"])
-            for topic in await admin.describe_topics()
-            if topic["topic"] in names and not topic["error_code"]
-            for partition in topic["partitions"]
-        ]
-    finally:
-        await admin.close()
+    partitions = await existing_partitions(bootstrap, [f"{group_id}-{table}-changelog" for table in TABLES])
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     await consumer.start()
     try:

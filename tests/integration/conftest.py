@@ -29,6 +29,7 @@ import pytest
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from app.devrun import worker_command
 from local_kafka import broker as local_broker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -243,20 +244,7 @@ class Workers:
         datadir = self.workdir / name
         log_path = ARTIFACTS / f"{self.group_id}-{name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        command = [
-            str(Path(sys.executable).with_name("faust")),
-            "--datadir",
-            str(datadir),
-            "-A",
-            "app",
-            "worker",
-            "--web-port",
-            str(port),
-            "--web-host",
-            "127.0.0.1",
-            "-l",
-            "info",
-        ]
+        command = worker_command(datadir, port, web_host="127.0.0.1")
         with open(log_path, "ab") as log:
             process = subprocess.Popen(command, cwd=ROOT, env=self.env(**env), stdout=log, stderr=subprocess.STDOUT)
         worker = Worker(name=name, base_url=f"http://127.0.0.1:{port}", log_path=log_path, process=process)
