@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from bench import kafka_tools
 from bench.common import ADMIN_KEY, BenchEnv, Figure, percentile
 from local_kafka.admin import existing_partitions
-from local_kafka.broker import throwaway
+from local_kafka.broker import LocalBroker
 from models.topics import WORKFLOW_TOPICS
 
 SCENARIO = "lag_endpoint"
@@ -133,5 +133,9 @@ async def run(env: BenchEnv) -> list[Figure]:
     if len(await workflow_partitions(env.bootstrap)) >= WANTED_PARTITIONS:
         return await measure(env, env.bootstrap)
     # More partitions than the run's broker has: a broker of this scenario's own.
-    with throwaway(env.workdir / "lag-broker") as broker:
+    broker = LocalBroker.on_free_ports(env.workdir / "lag-broker")
+    try:
+        await asyncio.to_thread(broker.start)  # it checks the broker with asyncio.run: not on this loop
         return await measure(env, broker.bootstrap)
+    finally:
+        await asyncio.to_thread(broker.stop)

@@ -15,16 +15,19 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 async def existing_partitions(bootstrap: str, topics: Iterable[str]) -> list[TopicPartition]:
     """Every partition of those ``topics`` that exist (a fresh broker may have none of them yet)."""
+    wanted = set(topics)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        described = await admin.describe_topics(list(topics))
+        # All topics, filtered here: naming them in the metadata request would auto-create the
+        # missing ones (auto.create.topics.enable) with the broker's default partition count.
+        described = await admin.describe_topics()
     finally:
         await admin.close()
     return [
         TopicPartition(topic["topic"], partition["partition"])
         for topic in described
-        if topic["error_code"] == 0
+        if topic["topic"] in wanted and topic["error_code"] == 0
         for partition in topic["partitions"]
     ]
 
