@@ -30,6 +30,17 @@ def worker_command(
     return [*command, "-l", log_level]
 
 
+def stop_worker(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
+    """Send ``sig`` to a worker that still runs and wait for it; SIGKILL once ``timeout`` passes."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--web-port", type=int, default=6066)

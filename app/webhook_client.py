@@ -9,11 +9,9 @@ and dead-lettered and a callback URL may carry a receiver's token.
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -23,7 +21,7 @@ from domain.webhooks import (
     UrlRefused,
     WebhookDelivery,
     address_refusal,
-    check_url_syntax,
+    check_callback_url,
     redacted_url,
     signed_headers,
 )
@@ -76,25 +74,13 @@ class WebhookClient:
             self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
         return self._session
 
-    def _check_literal_address(self, url: str) -> None:
-        """aiohttp skips the resolver for IP literals, so those are checked here."""
-        host = urlsplit(url).hostname or ""
-        try:
-            ipaddress.ip_address(host.split("%", 1)[0])
-        except ValueError:
-            return  # a name: PolicyResolver checks what it resolves to
-        reason = address_refusal(host, allow_private=self._allow_private)
-        if reason is not None:
-            raise UrlRefused(f"{host} is a refused address ({reason})")
-
     async def deliver(self, delivery: WebhookDelivery, secret: str) -> None:
         """POST once; DeliveryFailed says whether trying again could help."""
         if delivery.url is None:
             raise DeliveryFailed("no callback URL", permanent=True)
         shown = redacted_url(delivery.url)
-        try:
-            check_url_syntax(delivery.url)
-            self._check_literal_address(delivery.url)
+        try:  # aiohttp skips the resolver for IP literals: the submit-time check covers those
+            check_callback_url(delivery.url, allow_private=self._allow_private)
         except UrlRefused as exc:
             raise DeliveryFailed(f"{shown} refused: {exc}", permanent=True) from None
         body = delivery.body.encode()

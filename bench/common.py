@@ -21,7 +21,7 @@ from typing import Literal
 
 import aiohttp
 
-from app.devrun import worker_command
+from app.devrun import stop_worker, worker_command
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN_KEY = "bench-admin-key"
@@ -71,13 +71,7 @@ class WorkerProcess:
         return self.process.pid
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_worker(self.process, sig, timeout)
 
 
 @dataclass

@@ -23,6 +23,14 @@ def utc_timestamp(at: datetime | None = None) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
 
 
+def ascii_int(text: str) -> int | None:
+    """``text`` as a non-negative integer if it is ASCII digits only, else None.
+
+    ``str.isdigit()`` alone lets "²" through to ``int()`` (which raises) and "٣" through as 3.
+    """
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
 def parse_timestamp(value: str) -> datetime:
     """An ISO-8601 timestamp with a zone, in UTC; ValueError (what validators turn into 400s) if not."""
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -7,6 +7,7 @@ from faust.web import View
 
 from app.deadletters import read_dead_letters
 from app.main import app
+from models.base import ascii_int
 from streams_web.http import ApiError, api, authenticate_admin, json_response
 
 DEFAULT_LIMIT = 50
@@ -19,11 +20,9 @@ class DeadLetters(View):
     async def get(self, request: web.Request) -> web.Response:
         """?limit= (default 50), and optionally ?reason=, ?topic= (source topic), ?interviewId=."""
         authenticate_admin(request)
-        raw_limit = request.query.get("limit", str(DEFAULT_LIMIT))
-        # isdigit() alone lets "²" through to int() (a 500) and "٣" through as 3: ASCII digits only.
-        if not (raw_limit.isascii() and raw_limit.isdigit()) or not 0 < int(raw_limit) <= MAX_LIMIT:
+        limit = ascii_int(request.query.get("limit", str(DEFAULT_LIMIT)))
+        if limit is None or not 0 < limit <= MAX_LIMIT:
             raise ApiError(400, f"limit must be 1..{MAX_LIMIT}", fields=[{"field": "limit", "message": "1..500"}])
-        limit = int(raw_limit)
         filters = {
             "reason": request.query.get("reason"),
             "sourceTopic": request.query.get("topic"),

@@ -75,13 +75,14 @@ def api(handler: Handler) -> Handler:
     @functools.wraps(handler)
     async def wrapper(*args: Any, **kwargs: Any) -> web.StreamResponse:
         try:
-            return await handler(*args, **kwargs)
+            try:
+                return await handler(*args, **kwargs)
+            except EventTooLarge as exc:
+                raise ApiError(413, str(exc)) from None
+            except web.HTTPException as exc:  # aiohttp's own (e.g. a body over client_max_size), still JSON
+                raise ApiError(exc.status, exc.reason) from None
         except ApiError as exc:
             return json_response(exc.body, exc.status)
-        except EventTooLarge as exc:
-            return json_response({"error": _ERROR_NAMES[413], "message": str(exc)}, 413)
-        except web.HTTPException as exc:  # aiohttp's own (e.g. a body over client_max_size), still JSON
-            return json_response({"error": _ERROR_NAMES.get(exc.status, "error"), "message": exc.reason}, exc.status)
         except Exception:
             log.exception("request failed in %s", handler.__qualname__)
             return json_response({"error": "internal", "message": "internal error; see the worker log"}, 500)

@@ -33,6 +33,7 @@ from app.metrics import SSE_STREAMS
 from app.settings import settings
 from domain.access import ExpiredAccessToken, InvalidAccessToken, issue_stream_token, verify_stream_token
 from domain.live import LiveEvent, WorkspaceProgress, run_events, transition_event, workspace_events
+from models.base import ascii_int
 from streams_web.http import ApiError, api, authenticate, authenticate_admin, json_response
 from streams_web.routing import http_client, owner_url
 from tables.faust_tables import interviews
@@ -321,8 +322,7 @@ class InterviewEvents(View):
     async def get(self, request: web.Request, interview_id: str) -> web.StreamResponse:
         tenant_id = stream_tenant(request)
         row = _tenant_row(await current_row(interview_id), tenant_id, interview_id)
-        raw = request.headers.get("Last-Event-ID", "0")
-        sent = int(raw) if raw.isascii() and raw.isdigit() else 0  # isdigit() alone passes "²" to int()
+        sent = ascii_int(request.headers.get("Last-Event-ID", "0")) or 0
 
         def tell(update: Interview) -> bytes:
             nonlocal sent

@@ -9,6 +9,7 @@ import orjson
 
 from domain.steps.base import WEBHOOK_SEQUENCE_HEADER, StepContext, require_row, webhook_message
 from domain.webhooks import WebhookEvent
+from models.base import ascii_int
 from models.envelope import Envelope
 from models.payloads import InfoCompleted, InfoNeeded
 from tables.interview import Interview, SentMessage
@@ -32,9 +33,7 @@ def notification(
     log = log or NotificationLog()
     event = WebhookEvent(envelope.event_type)
     payload: InfoNeeded | InfoCompleted = envelope.payload
-    raw_sequence = ctx.headers.get(WEBHOOK_SEQUENCE_HEADER)
-    # ASCII only: isdigit() alone lets "²" through to int(), which raises.
-    sequence = int(raw_sequence) if raw_sequence and raw_sequence.isascii() and raw_sequence.isdigit() else None
+    sequence = ascii_int(ctx.headers.get(WEBHOOK_SEQUENCE_HEADER, ""))
     sent = webhook_message(
         interview,
         event,

@@ -29,7 +29,7 @@ import pytest
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from app.devrun import worker_command
+from app.devrun import stop_worker, worker_command
 from local_kafka import broker as local_broker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -253,13 +253,7 @@ class Workers:
         return worker
 
     def stop(self, worker: Worker, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
-        if worker.process.poll() is None:
-            worker.process.send_signal(sig)
-            try:
-                worker.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                worker.process.kill()
-                worker.process.wait()
+        stop_worker(worker.process, sig, timeout)
 
     def stop_all(self) -> None:
         for worker in self.started:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from models.base import parse_timestamp, utc_timestamp
+from models.base import ascii_int, parse_timestamp, utc_timestamp
 from models.codec import (
     MAX_MESSAGE_BYTES,
     BadMessage,
@@ -446,3 +446,10 @@ def test_dead_letter_of_a_decoding_failure() -> None:
     assert wire["key"] == "iv-1"
     assert wire["sourceTopic"] == "plan.generated"
     assert letter.original_value() == value
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("0", 0), ("42", 42), ("", None), ("-1", None), ("²", None), ("٣", None)]
+)
+def test_ascii_int_takes_ascii_digits_only(text: str, expected: int | None) -> None:
+    assert ascii_int(text) == expected
