@@ -34,9 +34,9 @@ def transition_event(row: Interview, position: int) -> LiveEvent:
     )
 
 
-def transition_events(row: Interview, after: int) -> list[LiveEvent]:
-    """History entries after the first ``after``; the id of each is its 1-based position."""
-    return [transition_event(row, position) for position in range(max(after, 0) + 1, len(row.history) + 1)]
+def positions_after(row: Interview, after: int) -> range:
+    """The 1-based positions (SSE ids) of the history entries after the first ``after``."""
+    return range(max(after, 0) + 1, len(row.history) + 1)
 
 
 def _reports(row: Interview) -> list[RunReport]:

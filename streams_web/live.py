@@ -32,7 +32,7 @@ from app.main import app
 from app.metrics import SSE_STREAMS
 from app.settings import settings
 from domain.access import ExpiredAccessToken, InvalidAccessToken, issue_stream_token, verify_stream_token
-from domain.live import LiveEvent, WorkspaceProgress, run_events, transition_event, workspace_events
+from domain.live import LiveEvent, WorkspaceProgress, positions_after, run_events, transition_event, workspace_events
 from models.base import ascii_int
 from streams_web.http import ApiError, api, authenticate, authenticate_admin, json_response
 from streams_web.routing import http_client, owner_url
@@ -64,7 +64,7 @@ class FrameCache:
     def transitions(self, row: Interview, after: int) -> bytes:
         """The frames of the history entries after the first ``after``, joined."""
         parts: list[bytes] = []
-        for position in range(max(after, 0) + 1, len(row.history) + 1):
+        for position in positions_after(row, after):
             key = (row.interview_id, position, row.history[position - 1].event_id)
             frame = self.frames.get(key)
             if frame is None:
