@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 import aiohttp
+import psutil
 
 from app.devrun import stop_worker, worker_command
 
@@ -150,3 +152,34 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
     return ordered[rank - 1]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (0 once it is gone)."""
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return 0.0
+    return float(times.user + times.system)
+
+
+def start_profile(pid: int, name: str, seconds: float | None = None) -> subprocess.Popen[bytes] | None:
+    """py-spy samples ``pid`` into <dir>/<name>.txt (collapsed stacks) when BENCH_PROFILE (or
+    BENCH_PROFILE_DIR) names a directory; for ``seconds``, or until ``stop_profile``."""
+    where = os.environ.get("BENCH_PROFILE") or os.environ.get("BENCH_PROFILE_DIR")
+    py_spy = Path(sys.executable).with_name("py-spy")
+    if not where or not py_spy.exists():
+        return None
+    Path(where).mkdir(parents=True, exist_ok=True)
+    output = Path(where) / f"{name}.txt"
+    print(f"  profiling {name} (pid {pid}) into {output}", flush=True)
+    command = [str(py_spy), "record", "--pid", str(pid), "--rate", "100", "--format", "raw", "--output", str(output)]
+    if seconds is not None:
+        command += ["--duration", str(int(seconds))]
+    return subprocess.Popen([*command, "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_profile(profiler: subprocess.Popen[bytes] | None) -> None:
+    if profiler is not None and profiler.poll() is None:
+        profiler.send_signal(signal.SIGINT)  # py-spy writes what it has sampled so far
+        profiler.wait(30)

@@ -27,13 +27,20 @@ import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench import kafka_tools
-from bench.common import ADMIN_KEY, TENANT_ID, TENANT_KEY, BenchEnv, Figure, WorkerProcess
-from bench.sse_fanout import (
-    HEADERS,
+from bench.common import (
+    ADMIN_KEY,
+    TENANT_ID,
+    TENANT_KEY,
+    BenchEnv,
+    Figure,
+    WorkerProcess,
     cpu_seconds,
-    interview_request,
     start_profile,
     stop_profile,
+)
+from bench.sse_fanout import (
+    HEADERS,
+    interview_request,
     wait_state,
 )
 from local_kafka.admin import existing_partitions

@@ -19,8 +19,6 @@ import asyncio
 import os
 import re
 import resource
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,7 +29,17 @@ import psutil
 from yarl import URL
 
 from bench import kafka_tools
-from bench.common import TENANT_ID, TENANT_KEY, BenchEnv, Figure, WorkerProcess, percentile
+from bench.common import (
+    TENANT_ID,
+    TENANT_KEY,
+    BenchEnv,
+    Figure,
+    WorkerProcess,
+    cpu_seconds,
+    percentile,
+    start_profile,
+    stop_profile,
+)
 
 SCENARIO = "sse_fanout"
 HEADERS = {"X-Tenant-ID": TENANT_ID, "X-API-Key": TENANT_KEY}
@@ -161,31 +169,6 @@ async def sample_rss(worker: WorkerProcess, peak: list[int], stop: asyncio.Event
     while not stop.is_set():
         peak[0] = max(peak[0], process.memory_info().rss)
         await asyncio.sleep(0.25)
-
-
-def cpu_seconds(pid: int) -> float:
-    times = psutil.Process(pid).cpu_times()
-    return float(times.user + times.system)
-
-
-def start_profile(pid: int, name: str) -> subprocess.Popen[bytes] | None:
-    """py-spy on the worker while events flow, when BENCH_PROFILE (or BENCH_PROFILE_DIR) names a directory."""
-    where = os.environ.get("BENCH_PROFILE") or os.environ.get("BENCH_PROFILE_DIR")
-    if not where:
-        return None
-    py_spy = os.path.join(os.path.dirname(sys.executable), "py-spy")
-    out = os.path.join(where, f"{name}.txt")
-    return subprocess.Popen(
-        [py_spy, "record", "--pid", str(pid), "--rate", "100", "--format", "raw", "--output", out, "--nonblocking"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def stop_profile(profiler: subprocess.Popen[bytes] | None) -> None:
-    if profiler is not None and profiler.poll() is None:
-        profiler.send_signal(2)  # py-spy writes its output on SIGINT
-        profiler.wait(30)
 
 
 async def run(env: BenchEnv) -> list[Figure]:

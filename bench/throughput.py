@@ -18,14 +18,9 @@ BENCH_PROFILE=<dir> also samples the planner worker with py-spy (collapsed stack
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -33,7 +28,7 @@ import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench import kafka_tools
-from bench.common import TENANT_ID, BenchEnv, Figure
+from bench.common import TENANT_ID, BenchEnv, Figure, cpu_seconds, start_profile, stop_profile
 from models.topics import Topic
 
 SCENARIO = "throughput"
@@ -161,40 +156,15 @@ async def _follow_outputs(
     return count, seconds
 
 
-def _cpu_seconds(pid: int) -> float:
-    try:
-        times = psutil.Process(pid).cpu_times()
-    except psutil.Error:
-        return 0.0
-    return float(times.user + times.system)
-
-
-def _start_profile(pid: int) -> subprocess.Popen[bytes] | None:
-    """With BENCH_PROFILE=<dir>: py-spy samples the planner worker for PROFILE_SECONDS (flame graph + raw)."""
-    target = os.environ.get("BENCH_PROFILE")
-    py_spy = Path(sys.executable).with_name("py-spy")
-    if not target or not py_spy.exists():
-        return None
-    Path(target).mkdir(parents=True, exist_ok=True)
-    raw = Path(target) / "throughput-planner.txt"
-    print(f"  profiling the planner worker for {PROFILE_SECONDS:.0f}s into {raw} (py-spy -f raw)", flush=True)
-    command = [str(py_spy), "record", "--pid", str(pid), "-d", str(int(PROFILE_SECONDS)), "-r", "100", "-F"]
-    return subprocess.Popen(
-        [*command, "--nonblocking", "-f", "raw", "-o", str(raw)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-
-
 async def planning_step(env: BenchEnv, group: str, start: dict[TopicPartition, int], prefix: str, expected: int) -> Run:
     worker = await env.start_worker("planner", group)
-    cpu_before = _cpu_seconds(worker.pid)
-    profile = _start_profile(worker.pid)
+    cpu_before = cpu_seconds(worker.pid)
+    profile = start_profile(worker.pid, "throughput-planner", PROFILE_SECONDS)
     try:
         count, seconds = await _follow_outputs(env, Topic.PLAN_GENERATED, start, prefix, expected)
-        cpu = _cpu_seconds(worker.pid) - cpu_before
+        cpu = cpu_seconds(worker.pid) - cpu_before
     finally:
-        if profile is not None and profile.poll() is None:
-            profile.send_signal(signal.SIGINT)  # py-spy writes what it has sampled so far
-            profile.wait(30)
+        stop_profile(profile)
         env.stop_all()
     if count < expected:
         print(f"  planner: only {count}/{expected} plan.generated seen (log {worker.log_path})", flush=True)
@@ -213,7 +183,7 @@ async def whole_workflow(env: BenchEnv, count: int) -> Run:
     targets_by_topic = {Topic.INTERVIEW_REQUESTED: count, Topic.SKILL_VALIDATION_REQUESTED: count}
     worker = await env.start_worker("workflow", group)
     began = time.monotonic()
-    cpu_before = _cpu_seconds(worker.pid)
+    cpu_before = cpu_seconds(worker.pid)
     try:
         pg_start = {tp: offset for tp, offset in start.items() if tp.topic == Topic.PLAN_GENERATED}
         # The last plan.generated is sent by the worker itself; once all are out, wait for its commits.
@@ -233,7 +203,7 @@ async def whole_workflow(env: BenchEnv, count: int) -> Run:
                 break
             await asyncio.sleep(0.1)
         finished = time.monotonic()
-        cpu = _cpu_seconds(worker.pid) - cpu_before
+        cpu = cpu_seconds(worker.pid) - cpu_before
     finally:
         env.stop_all()
     return Run(done, finished - began, cpu)

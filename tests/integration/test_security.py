@@ -23,9 +23,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.structs import OffsetAndMetadata
 from conftest import (
     ADMIN_KEY,
     COMPLETE_REQUEST,
@@ -40,6 +38,7 @@ from conftest import (
 from test_worker_pool import settled
 
 from domain.webhooks import WebhookRejected, verify_webhook
+from local_kafka.admin import start_group_at_end
 from local_kafka.broker import LocalBroker
 from models.topics import Topic
 
@@ -176,35 +175,11 @@ def same_as_absent(body: Any, absent: Any, interview_id: str, absent_id: str) ->
     return json.dumps(body).replace(interview_id, "<id>") == json.dumps(absent).replace(absent_id, "<id>")
 
 
-async def start_at_the_end(bootstrap: str, group_id: str) -> None:
-    """Commit the end of every shared topic for a group that has none, so it starts from now.
-
-    On a broker other runs have filled, a new group would first work through all of their
-    events (thousands of webhooks, dead letters); a deployment that has been running would not.
-    """
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        cluster = await consumer._client.fetch_all_metadata()
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in (t.value for t in Topic)
-            for p in cluster.partitions_for_topic(topic) or ()
-        ]
-        if not partitions:
-            return  # a fresh broker: nothing to skip
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        await consumer.commit({tp: OffsetAndMetadata(end, "") for tp, end in ends.items()})
-    finally:
-        await consumer.stop()
-
-
 @pytest.fixture(scope="session")
 async def fresh_group(workers: Workers, bootstrap: str) -> None:
     """Before the shared worker starts (only when this module is the first to want it)."""
-    if not workers.started:
-        await start_at_the_end(bootstrap, workers.group_id)
+    if not workers.started:  # on a broker other runs have filled, a new group would work through their events
+        await start_group_at_end(bootstrap, workers.group_id, [topic.value for topic in Topic])
 
 
 @pytest.fixture(scope="module")
