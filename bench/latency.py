@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench import kafka_tools
 from bench.common import TENANT_ID, BenchEnv, Figure, percentile
+from local_kafka.admin import ensure_topics
 from models.topics import Topic
 
 SCENARIO = "latency"
@@ -88,7 +89,7 @@ async def run(env: BenchEnv) -> list[Figure]:
     seconds = 5.0 if env.quick else 20.0
     warmup = 1.0 if env.quick else 2.0
     group = env.new_group(SCENARIO)
-    await kafka_tools.ensure_topics(env.bootstrap, kafka_tools.WORKER_TOPICS, PARTITIONS)
+    await ensure_topics(env.bootstrap, kafka_tools.WORKER_TOPICS, PARTITIONS)
     await kafka_tools.start_group_at_end(env.bootstrap, group)
     await env.start_worker("latency", group)
     outputs = await kafka_tools.partitions_of(env.bootstrap, [Topic.PLAN_GENERATED])

@@ -29,6 +29,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench import kafka_tools
 from bench.common import TENANT_ID, BenchEnv, Figure, cpu_seconds, start_profile, stop_profile
+from local_kafka.admin import ensure_topics
 from models.topics import Topic
 
 SCENARIO = "throughput"
@@ -91,7 +92,7 @@ def _raw_output(doc: dict[str, Any]) -> bytes:
 
 async def raw_loop(env: BenchEnv, start: dict[TopicPartition, int], end: dict[TopicPartition, int]) -> Run:
     """consume -> decode -> produce, one getmany batch acked before the next: the no-Faust baseline."""
-    await kafka_tools.ensure_topics(env.bootstrap, [RAW_OUTPUT_TOPIC], PARTITIONS)
+    await ensure_topics(env.bootstrap, [RAW_OUTPUT_TOPIC], PARTITIONS)
     consumer = AIOKafkaConsumer(bootstrap_servers=env.bootstrap, enable_auto_commit=False)
     producer = kafka_tools.producer(env.bootstrap, linger_ms=0, max_batch_size=16384)
     await consumer.start()
@@ -213,7 +214,7 @@ async def run(env: BenchEnv) -> list[Figure]:
     count = 5_000 if env.quick else 100_000
     group = env.new_group(SCENARIO)
     prefix = f"tp-{uuid.uuid4().hex[:6]}"
-    await kafka_tools.ensure_topics(env.bootstrap, kafka_tools.WORKER_TOPICS, PARTITIONS)
+    await ensure_topics(env.bootstrap, kafka_tools.WORKER_TOPICS, PARTITIONS)
     await kafka_tools.start_group_at_end(env.bootstrap, group)
     inputs = await kafka_tools.partitions_of(env.bootstrap, [Topic.SKILL_VALIDATION_REQUESTED])
     outputs = await kafka_tools.partitions_of(env.bootstrap, [Topic.PLAN_GENERATED])

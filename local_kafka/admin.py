@@ -7,10 +7,12 @@ of a new group on a broker that already carries traffic would first replay all o
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
 
 
 async def existing_partitions(bootstrap: str, topics: Iterable[str]) -> list[TopicPartition]:
@@ -46,3 +48,17 @@ async def start_group_at_end(bootstrap: str, group_id: str, topics: Iterable[str
     finally:
         await consumer.stop()
     return sum(ends.values())
+
+
+async def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int) -> None:
+    """Create the topics that do not exist yet (with ``partitions``), as the worker would."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [NewTopic(name, partitions, 1) for name in names if name not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(missing)
+    finally:
+        await admin.close()

@@ -23,7 +23,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from conftest import (
     ADMIN_KEY,
     COMPLETE_REQUEST,
@@ -38,7 +37,7 @@ from conftest import (
 from test_worker_pool import settled
 
 from domain.webhooks import WebhookRejected, verify_webhook
-from local_kafka.admin import start_group_at_end
+from local_kafka.admin import ensure_topics, start_group_at_end
 from local_kafka.broker import LocalBroker
 from models.topics import Topic
 
@@ -194,17 +193,6 @@ async def pending(fresh_group: None, worker: Worker) -> dict[str, Any]:
         return row
 
 
-async def create_topics(bootstrap: str) -> None:
-    """Every workflow topic, before any worker joins: one created while the group is assigning would
-    cost a rebalance after the workers are ready, with a planner run in flight."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(t.value, num_partitions=3, replication_factor=1) for t in Topic])
-    finally:
-        await admin.close()
-
-
 @pytest.fixture(scope="module")
 async def strict(
     tenants_file: Path, webhook_receiver: WebhookReceiver, tmp_path_factory: pytest.TempPathFactory
@@ -223,7 +211,9 @@ async def strict(
     pool = Workers(broker.bootstrap, directory / "tenants.json", directory)
     try:
         await asyncio.to_thread(broker.start)
-        await create_topics(broker.bootstrap)
+        # Every workflow topic before any worker joins: one created while the group is assigning would
+        # cost a rebalance after the workers are ready, with a planner run in flight.
+        await ensure_topics(broker.bootstrap, [topic.value for topic in Topic], partitions=3)
         first, second = await asyncio.gather(
             pool.start("strict-a", WEBHOOK_ALLOW_PRIVATE="0"), pool.start("strict-b", WEBHOOK_ALLOW_PRIVATE="0")
         )
