@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from app.codecs import PydanticCodec, Utf8
 from app.main import app
 from app.settings import settings
+from tables import bulk_restore
 from tables.entities import EntityTypeSummary
 from tables.interview import Interview
 from tables.notifications import NotificationLog
@@ -17,7 +18,11 @@ from tables.webhook_queue import WebhookQueue
 
 
 def _table(name: str, row: type[BaseModel], help: str) -> Table[str, Any]:
-    table = cast(Table[str, Any], app.Table(name, partitions=settings.partitions, help=help))
+    # On rocksdb:// (the app's store) tables use that store with a bulk restore (tables/bulk_restore.py),
+    # in the same files: the path is the table's name, as Faust makes it for rocksdb://. (A URL with
+    # neither host nor path is false, and Faust would fall back to the app's store.)
+    store = f"{bulk_restore.SCHEME}:{name}" if _on_rocksdb() else None
+    table = cast(Table[str, Any], app.Table(name, partitions=settings.partitions, help=help, store=store))
     # Faust derives serializers from Record types only; rows here are pydantic models, so the
     # codecs are set after construction, before the store is built (lazily, at start).
     table.key_serializer = Utf8()
@@ -31,8 +36,12 @@ def _table(name: str, row: type[BaseModel], help: str) -> Table[str, Any]:
     return table
 
 
+def _on_rocksdb() -> bool:
+    return str(app.conf.store).startswith("rocksdb")
+
+
 def _raw_changelog_topic(table: Table[str, Any]) -> Any:
-    if not str(app.conf.store).startswith("rocksdb"):  # the memory store keeps the decoded values
+    if not _on_rocksdb():  # the memory store keeps the decoded values
         return table._new_changelog_topic()
     codecs = table.key_serializer, table.value_serializer
     table.key_serializer = table.value_serializer = "raw"
