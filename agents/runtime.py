@@ -20,19 +20,17 @@ from langchain_core.runnables import Runnable
 from app import metrics, topics
 from app.main import app
 from app.settings import settings
-from domain.steps import StepContext, StepResult
-from domain.thinking import Thought
+from domain.steps import Step, StepContext, StepResult, run_within
+from domain.thinking import Thought, answers_at_once
 from models.base import utc_timestamp
 from models.codec import BadMessage, Reason, complete_envelope
 from models.deadletter import DeadLetter
 from models.envelope import Envelope, derived_id
 from models.topics import Topic
 from tables.faust_tables import interviews
-from tables.interview import Interview, SentMessage
+from tables.interview import SentMessage
 
 log = logging.getLogger(__name__)
-
-Step = Callable[[Interview | None, Envelope[Any], StepContext], StepResult]
 
 
 def partition_for(key: str, partitions: int) -> int:
@@ -188,8 +186,12 @@ async def think(
 
     The model runs with no row held, so a cancel arriving meanwhile is applied at once and the
     late result is dropped by ``ready``. A failure of the model and its fallback dead-letters the
-    event; replaying it resumes the run.
+    event; replaying it resumes the run. A model that answers at once (the offline one) has no
+    meanwhile: the three run as one step, with one row write.
     """
+    if answers_at_once(runnable):
+        await apply_step(event, envelope, run_within(begin, partial(_run_at_once, runnable), ready))
+        return
     started = await apply_step(event, envelope, begin)
     if started is None or started.work is None:
         return
@@ -201,6 +203,11 @@ async def think(
         await dead_letter(event, BadMessage(Reason.PROCESSING_FAILED, f"{type(exc).__name__}: {exc}"), envelope)
         return
     await apply_step(event, envelope, partial(ready, thought=thought))
+
+
+def _run_at_once(runnable: Runnable[Any, Thought[Any]], work: Any) -> Thought[Any]:
+    with metrics.model_timer(runnable.get_name()):
+        return runnable.invoke(work)
 
 
 def step_agent(topic: Topic, step: Step, *, name: str) -> None:

@@ -408,8 +408,18 @@ class _Thinking(Runnable[InT, Thought[OutT]]):
         self.spec = spec
         self.name = spec.name
 
+    @property
+    def answers_at_once(self) -> bool:
+        """No chat model and a plain offline function: ``invoke`` never waits on anything."""
+        return self.spec.chat_model is None and self.spec.offline_function is not None
+
     def invoke(self, input: InT, config: RunnableConfig | None = None, **kwargs: Any) -> Thought[OutT]:
         return self.spec.run(input, ensure_config(config))
 
     async def ainvoke(self, input: InT, config: RunnableConfig | None = None, **kwargs: Any) -> Thought[OutT]:
         return await self.spec.arun(input, ensure_config(config))
+
+
+def answers_at_once(runnable: Runnable[Any, Any]) -> bool:
+    """Whether ``runnable`` is a thinking run that answers without waiting (the offline model alone)."""
+    return isinstance(runnable, _Thinking) and runnable.answers_at_once

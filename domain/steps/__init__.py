@@ -6,7 +6,7 @@ input re-sends byte-identical messages that downstream consumers recognise as du
 """
 
 from domain.steps.assessment import assessment_completed, assessment_ready, interview_completed
-from domain.steps.base import StepContext, StepResult
+from domain.steps.base import Step, StepContext, StepResult, run_within
 from domain.steps.decisions import assessment_reviewed, cancel_requested, plan_approved
 from domain.steps.intake import info_provided, interview_requested
 from domain.steps.notifications import NotificationResult, notification
@@ -20,6 +20,7 @@ from domain.steps.planning import (
 
 __all__ = [
     "NotificationResult",
+    "Step",
     "StepContext",
     "StepResult",
     "assessment_completed",
@@ -35,5 +36,6 @@ __all__ = [
     "plan_generated",
     "plan_ready",
     "plan_rejected",
+    "run_within",
     "skill_validation_requested",
 ]

@@ -5,10 +5,12 @@ synchronous matters: agents read the row, run the step and write the row with no
 between, so agents of other topics touching the same interview never interleave a write.
 Slow work (a planner or assessor model call) is returned as ``work`` and run by the agent
 between two steps: one that starts it and one that applies its result to the row read afresh.
+A model that answers without waiting (the offline one) runs inside one step instead (``run_within``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +43,9 @@ class StepResult:
     dead_letter: BadMessage | None = None
     duplicate: bool = False
     work: Any = None  # a PlanRequest / AssessmentRequest the agent must run next
+
+
+Step = Callable[[Interview | None, Envelope[Any], "StepContext"], StepResult]
 
 
 @dataclass(frozen=True)
@@ -247,3 +252,28 @@ def new_interview(envelope: Envelope[Any], ctx: StepContext, **fields: Any) -> I
         at=ctx.now,
         **fields,
     )
+
+
+def run_within(begin: Step, run: Callable[[Any], Any], ready: Callable[..., StepResult]) -> Step:
+    """``begin``, the model run and ``ready`` as one step: one row write instead of two.
+
+    Only for a ``run`` that never waits: with no await between them nothing can reach the row in
+    between, so the row ``ready`` gets is the one ``begin`` left, and what both send goes out after
+    the one write. A crash before that write leaves no trace of the run: the redelivered input does it all again.
+    """
+
+    def step(current: Interview | None, envelope: Envelope[Any], ctx: StepContext) -> StepResult:
+        started = begin(current, envelope, ctx)
+        if started.work is None:
+            return started
+        begun = started.interview if started.interview is not None else current
+        finished = ready(begun, envelope, ctx, thought=run(started.work))
+        return StepResult(
+            interview=finished.interview if finished.interview is not None else started.interview,
+            sent=[*started.sent, *finished.sent],
+            dead_letter=finished.dead_letter or started.dead_letter,
+            duplicate=finished.duplicate and started.interview is None,
+        )
+
+    step.__name__ = getattr(begin, "__name__", "step")
+    return step

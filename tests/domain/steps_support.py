@@ -6,7 +6,6 @@ tests can walk an interview through its whole life without Faust or Kafka.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from domain.steps import (
     plan_approved,
     plan_generated,
     plan_ready,
+    run_within,
     skill_validation_requested,
 )
 from domain.tenants import TenantSettings
@@ -96,16 +96,8 @@ def think(
     source: Envelope[Any],
     step_ctx: StepContext | None = None,
 ) -> StepResult:
-    """What a thinking agent does: begin (row write), run the offline model, ready (row write)."""
-    step_ctx = step_ctx or ctx()
-    begun = begin(current, source, step_ctx)
-    if begun.work is None:
-        return begun
-    thought = asyncio.run(runnable.ainvoke(begun.work))
-    ready_result = ready(begun.interview or current, source, step_ctx, thought=thought)
-    return StepResult(
-        interview=ready_result.interview, sent=begun.sent + ready_result.sent, dead_letter=ready_result.dead_letter
-    )
+    """What a thinking agent does with the offline model: begin, run and ready as one step."""
+    return run_within(begin, runnable.invoke, ready)(current, source, step_ctx or ctx())
 
 
 def run_planner(current: Interview | None, source: Envelope[Any], step_ctx: StepContext | None = None) -> StepResult:
