@@ -78,12 +78,12 @@ SEED_SKILL_VALIDATION = """{
 
 
 def assert_signed(hook: Any, tenant_id: str) -> None:
-    """Verify the webhook exactly as a receiver would: HMAC over timestamp.body, fresh timestamp."""
+    """Verify the webhook exactly as a receiver would: HMAC over timestamp.body, fresh when it arrived."""
     secret = TENANTS[tenant_id]["webhookSecret"].encode()
     timestamp = hook.headers["X-Webhook-Timestamp"]
     expected = "sha256=" + hmac.new(secret, timestamp.encode() + b"." + hook.body, hashlib.sha256).hexdigest()
     assert hmac.compare_digest(hook.headers["X-Webhook-Signature"], expected)
-    assert abs(time.time() - int(timestamp)) < 300
+    assert abs(hook.received_at - int(timestamp)) < 300
     assert hook.headers["X-Webhook-Id"] == hook.json["deliveryId"]
 
 
@@ -145,6 +145,7 @@ def tenants_file(tmp_path_factory: pytest.TempPathFactory, webhook_receiver: Web
 class ReceivedWebhook:
     headers: dict[str, str]
     body: bytes
+    received_at: float = field(default_factory=time.time)
 
     @property
     def json(self) -> dict[str, Any]:

@@ -162,6 +162,7 @@ class Delivery:
     headers: dict[str, str]
     body: bytes
     status: int
+    received_at: float = field(default_factory=time.time)
 
     @property
     def json(self) -> dict[str, Any]:
