@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from app import kafka_transport
 from domain.access import AccessLinkSettings
 from domain.tenants import DEV_TENANTS, Tenants
 from domain.thinking import ModelSettings, model_settings_from_env
@@ -36,7 +37,8 @@ class Settings:
 
     @property
     def broker_urls(self) -> list[str]:
-        return [f"kafka://{host.strip()}" for host in self.broker.split(",") if host.strip()]
+        # Faust's Kafka transport with a shorter fetch long-poll (app/kafka_transport.py).
+        return [f"{kafka_transport.SCHEME}://{host.strip()}" for host in self.broker.split(",") if host.strip()]
 
     @classmethod
     def from_env(cls) -> Settings:
