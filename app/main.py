@@ -31,8 +31,9 @@ app = faust.App(
     broker=settings.broker_urls,
     broker_client_id=settings.client_id,
     store="rocksdb://",  # RocksDB through rocksdict
-    # Faust's recovery, seeking stream partitions before it resumes them (a lost-ack stall otherwise).
-    TableManager="tables.recovery:SeekFirstTableManager",
+    # Faust's recovery, with a bulk restore of long backlogs, seeking stream partitions before it
+    # resumes them (a lost-ack stall otherwise).
+    TableManager="tables.recovery:AppTableManager",
     topic_partitions=settings.partitions,
     topic_replication_factor=settings.replication_factor,
     producer_max_request_size=MAX_REQUEST_BYTES,

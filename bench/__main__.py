@@ -140,14 +140,17 @@ def _previous_results() -> dict[str, Any]:
     return {"scenarios": {}}
 
 
-async def main_async(bootstrap: str, names: list[str], quick: bool) -> int:
+async def main_async(bootstrap: str, names: list[str], quick: bool, keep: Path | None = None) -> int:
     failed = False
     # A run of some scenarios (--only) keeps the others' figures from before; each says when it ran.
     results: dict[str, Any] = {"scenarios": {}} if names == SCENARIOS else _previous_results()
     rows: list[tuple[str, str, str, str, str, str]] = []
-    with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
+    scratch = contextlib.nullcontext(str(keep)) if keep else tempfile.TemporaryDirectory(prefix="bench-")
+    with scratch as workdir:
         results["machine"] = machine(bootstrap)
-        env = BenchEnv(bootstrap=bootstrap, workdir=Path(workdir), quick=quick)
+        env = BenchEnv(
+            bootstrap=bootstrap, workdir=Path(workdir), quick=quick, worker_log_level="info" if keep else "warn"
+        )
         for name in names:
             print(f"== {name}", flush=True)
             began = time.monotonic()
@@ -175,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--only", help="comma-separated scenarios, of: " + ", ".join(SCENARIOS))
     parser.add_argument("--quick", action="store_true", help="fewer events: a run of a few minutes")
+    parser.add_argument(
+        "--keep", type=Path, metavar="DIR", help="keep the workers' data and info-level logs in DIR (to see why)"
+    )
     args = parser.parse_args(argv)
     names = SCENARIOS if not args.only else [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = [name for name in names if name not in SCENARIOS]
@@ -182,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown scenario(s): {', '.join(unknown)}")
     # The local broker's launcher runs its own event loop: start it before ours.
     with broker() as bootstrap:
-        return asyncio.run(main_async(bootstrap, names, args.quick))
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+        return asyncio.run(main_async(bootstrap, names, args.quick, args.keep))
 
 
 if __name__ == "__main__":

@@ -83,6 +83,7 @@ class BenchEnv:
     bootstrap: str
     workdir: Path
     quick: bool = False
+    worker_log_level: str = "warn"
     workers: list[WorkerProcess] = field(default_factory=list)
 
     @property
@@ -114,7 +115,7 @@ class BenchEnv:
         port = free_port()
         datadir = datadir or self.workdir / f"{group_id}-{name}"
         log_path = self.workdir / f"{group_id}-{name}.log"
-        command = worker_command(datadir, port, web_host="127.0.0.1", log_level="warn")
+        command = worker_command(datadir, port, web_host="127.0.0.1", log_level=self.worker_log_level)
         with open(log_path, "ab") as log:
             process = subprocess.Popen(
                 command, cwd=ROOT, env=self.worker_env(group_id, **env), stdout=log, stderr=subprocess.STDOUT

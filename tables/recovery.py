@@ -1,4 +1,4 @@
-"""Faust's table recovery, with the stream partitions sought to their committed offsets *before* they resume.
+"""Faust's table recovery, with a bulk restore first and the stream partitions sought *before* they resume.
 
 Faust 0.15.3 ends a recovery by resuming the stream partitions and only then seeking them to the
 committed offsets, while the flow is already running (it resumes it early when nothing needs
@@ -10,19 +10,52 @@ partition again (lag growing, the interviews behind it stuck) until the next reb
 
 Here the seek runs while the stream partitions are still paused, so no record of theirs is handed
 out before the seek is done; everything else is Faust's own code, in Faust's order.
+
+Before Faust reads the active changelog partitions, those far behind are restored in bulk
+(tables/bulk_restore.py), here in the recovery service: Faust's own offsets bookkeeping then starts
+from what the bulk restore wrote.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from typing import Any, cast
 
 from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
+from faust.types import TP, ConsumerT
+
+from tables.bulk_restore import BulkRestoringStore, restore_in_bulk
 
 
-class SeekFirstRecovery(Recovery):
-    """Recovery whose two stream-resuming paths seek first, then resume (see the module docstring)."""
+class AppRecovery(Recovery):
+    """Recovery that restores long backlogs in bulk, and whose two stream-resuming paths seek first, then resume."""
+
+    async def _build_offsets(self, consumer: ConsumerT, tps: set[TP], destination: Counter[TP], title: str) -> None:
+        # Faust builds the active offsets right after the active highwaters: the bulk restore reads
+        # up to those, and Faust's reading starts where it stopped (the stores' persisted offsets).
+        if destination is self.active_offsets:
+            await self._restore_actives_in_bulk(tps)
+        await super()._build_offsets(consumer, tps, destination, title)
+
+    async def _restore_actives_in_bulk(self, tps: set[TP]) -> None:
+        stores = {
+            tp: store for tp in tps if isinstance(store := cast(Any, self.tp_to_table[tp]).data, BulkRestoringStore)
+        }
+        if not stores:
+            return
+        ends = {tp: self.active_highwaters[tp] + 1 for tp in stores}  # Faust keeps the last offset, not the end
+        # Within Faust's own timeout for this step (broker_request_timeout): what is left is Faust's to read.
+        budget = float(self.app.conf.broker_request_timeout) / 2
+        try:
+            await restore_in_bulk(self.app, stores, ends, seconds=budget)
+        except Exception as exc:  # each write batch holds its rows and offset together: Faust reads on from it
+            self.log.warning("bulk restore stopped, Faust's recovery takes over: %s: %s", type(exc).__name__, exc)
+        for tp in stores:
+            persisted = self.tp_to_table[tp].persisted_offset(tp)
+            if persisted is not None:
+                self.active_offsets[tp] = persisted
 
     async def _resume_streams(self, generation_id: int = 0) -> None:
         app = self.app
@@ -78,11 +111,11 @@ class SeekFirstRecovery(Recovery):
         self.log.info("Worker ready")
 
 
-class SeekFirstTableManager(TableManager):
-    """Faust's TableManager, with SeekFirstRecovery as its recovery service."""
+class AppTableManager(TableManager):
+    """Faust's TableManager, with AppRecovery as its recovery service."""
 
     @property
     def recovery(self) -> Recovery:
         if self._recovery is None:
-            self._recovery = SeekFirstRecovery(self.app, self, beacon=self.beacon, loop=self.loop)
+            self._recovery = AppRecovery(self.app, self, beacon=self.beacon, loop=self.loop)
         return self._recovery
