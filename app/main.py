@@ -8,6 +8,7 @@ import faust
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from app import gc_policy
 from app.settings import settings
 
 MAX_REQUEST_BYTES = 8 * 1024 * 1024  # > 1 MiB so over-size messages reach the dead-letter topic
@@ -78,6 +79,12 @@ async def _quiet_before_recovery(sender: object, *args: object, **kwargs: object
     """App tasks start only once table recovery is done, and a restore logs two debug records per
     changelog record (about 11% of its CPU); the first rebalance comes before it, so fix the level there."""
     _drop_spinner_logging()
+
+
+@app.on_partitions_revoked.connect  # type: ignore[arg-type]  # as above
+async def _tune_gc_before_recovery(sender: object, *args: object, **kwargs: object) -> None:
+    """Start-up is over by the first rebalance: leave its heap out of garbage collection (app/gc_policy.py)."""
+    gc_policy.tune_for_worker()
 
 
 def _drop_spinner_logging() -> None:
