@@ -18,8 +18,10 @@ from app.main import app
 from models.base import utc_timestamp
 from models.codec import BadMessage, Reason
 from models.entities import decode_entity_event
+from models.topics import Topic
 from tables.entities import EntityTypeSummary
 from tables.faust_tables import entities
+from tables.row_writes import write_row
 
 SOURCE_HEADER = "entity-source"  # topic[partition]@offset of the original message
 
@@ -28,7 +30,7 @@ SOURCE_HEADER = "entity-source"  # topic[partition]@offset of the original messa
 async def repartition_entities(stream: StreamT[Any]) -> None:
     async for event in stream.events():
         message = event.message
-        metrics.EVENTS_CONSUMED.labels(topic=message.topic).inc()
+        metrics.consumed(message.topic)
         try:
             entity = decode_entity_event(message.value)
         except BadMessage as exc:
@@ -36,7 +38,7 @@ async def repartition_entities(stream: StreamT[Any]) -> None:
             continue
         source = f"{message.topic}[{message.partition}]@{message.offset}"
         headers = [*header_items(message.headers), (SOURCE_HEADER, source.encode())]
-        await topics.entities_by_type.send(key=entity.event_type, value=message.value, headers=headers)
+        await topics.send(Topic.ENTITIES_BY_TYPE, entity.event_type, message.value, headers=headers)
         metrics.produced(topics.entities_by_type.get_topic_name())
 
 
@@ -52,7 +54,8 @@ async def record_entities(stream: StreamT[Any]) -> None:
                 event_type=entity.event_type
             )
             summary.record(entity, at=utc_timestamp(), source=source)  # False: a redelivery, written again
-            entities[entity.event_type] = summary  # (as rewrite_for_changelog explains)
+            # (as rewrite_for_changelog explains)
+            await write_row(entities, entity.event_type, summary, partition=message.partition)
         except BadMessage as exc:
             await dead_letter(event, exc)
         except Exception as exc:  # a bug must not stop the partition

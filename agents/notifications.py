@@ -13,6 +13,7 @@ from domain import steps
 from models.codec import BadMessage, Reason
 from models.topics import Topic
 from tables.faust_tables import interviews, notifications
+from tables.row_writes import write_row
 
 
 async def notify_each(stream: StreamT[Any]) -> None:
@@ -29,9 +30,9 @@ async def notify_each(stream: StreamT[Any]) -> None:
             await dead_letter(event, BadMessage(Reason.PROCESSING_FAILED, f"{type(exc).__name__}: {exc}"), envelope)
             continue
         if result.log is not None:
-            notifications[envelope.interview_id] = result.log
+            await write_row(notifications, envelope.interview_id, result.log, partition=event.message.partition)
         elif log is not None:
-            rewrite_for_changelog(notifications, envelope.interview_id, log)
+            await rewrite_for_changelog(event, notifications, envelope.interview_id, log)
         await send_all(result.sent)
 
 

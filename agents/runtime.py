@@ -29,6 +29,7 @@ from models.envelope import Envelope, derived_id
 from models.topics import Topic
 from tables.faust_tables import interviews
 from tables.interview import SentMessage
+from tables.row_writes import write_row
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ async def dead_letter(event: EventT[Any], error: BadMessage, envelope: Envelope[
         error.reason,
         error.message[:300],
     )
-    await topics.deadletter.send(key=message.key, value=record.model_dump_json(by_alias=True).encode())
+    await topics.send(Topic.DEADLETTER, message.key, record.model_dump_json(by_alias=True).encode())
     metrics.dead_lettered(error.reason, message.topic)
 
 
@@ -82,11 +83,8 @@ async def _reroute(event: EventT[Any], envelope: Envelope[Any], partition: int) 
     """
     message = event.message
     log.info("re-routing %s[%s]@%s to partition %s", message.topic, message.partition, message.offset, partition)
-    await topics.by_name[message.topic].send(
-        key=envelope.interview_id,
-        value=message.value,
-        partition=partition,
-        headers=header_items(message.headers),
+    await topics.send(
+        message.topic, envelope.interview_id, message.value, partition=partition, headers=header_items(message.headers)
     )
     metrics.produced(message.topic)
 
@@ -95,7 +93,7 @@ async def workflow_events(stream: StreamT[Any]) -> AsyncIterator[tuple[EventT[An
     """Good envelopes of a workflow topic; bad messages are dead-lettered, misrouted ones moved."""
     async for event in stream.events():
         message = event.message
-        metrics.EVENTS_CONSUMED.labels(topic=message.topic).inc()
+        metrics.consumed(message.topic)
         try:
             if isinstance(event.value, BadMessage):
                 raise event.value
@@ -121,7 +119,7 @@ async def workflow_events(stream: StreamT[Any]) -> AsyncIterator[tuple[EventT[An
 async def send_all(sent: list[SentMessage]) -> None:
     for message in sent:
         headers = [(name, value.encode()) for name, value in message.headers.items()] or None
-        await topics.by_name[message.topic].send(key=message.key, value=message.value.encode(), headers=headers)
+        await topics.send(message.topic, message.key, message.value.encode(), headers=headers)
         metrics.produced(message.topic)
 
 
@@ -135,7 +133,7 @@ def step_context(event: EventT[Any], envelope: Envelope[Any]) -> StepContext:
     )
 
 
-def rewrite_for_changelog(table: Any, key: str, row: Any) -> None:
+async def rewrite_for_changelog(event: EventT[Any], table: Any, key: str, row: Any) -> None:
     """Write an unchanged row again when its input is redelivered.
 
     A worker killed after writing its local RocksDB but before the changelog write left the
@@ -143,7 +141,7 @@ def rewrite_for_changelog(table: Any, key: str, row: Any) -> None:
     without this write the changelog would never get that version, and a worker rebuilding the
     table from the changelog (a new host, a lost data dir) would lose it.
     """
-    table[key] = row
+    await write_row(table, key, row, partition=event.message.partition)
 
 
 async def apply_step(event: EventT[Any], envelope: Envelope[Any], step: Step) -> StepResult | None:
@@ -165,10 +163,10 @@ async def apply_step(event: EventT[Any], envelope: Envelope[Any], step: Step) ->
         await dead_letter(event, BadMessage(Reason.PROCESSING_FAILED, f"{type(exc).__name__}: {exc}"), envelope)
         return None
     if result.interview is not None:
-        interviews[envelope.interview_id] = result.interview
+        await write_row(interviews, envelope.interview_id, result.interview, partition=event.message.partition)
         metrics.count_transitions(result.interview, seen)
     elif result.duplicate and row is not None:
-        rewrite_for_changelog(interviews, envelope.interview_id, row)
+        await rewrite_for_changelog(event, interviews, envelope.interview_id, row)
     await send_all(result.sent)
     if result.dead_letter is not None:
         await dead_letter(event, result.dead_letter, envelope)

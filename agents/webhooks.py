@@ -25,7 +25,9 @@ from app.webhook_client import DeliveryFailed, WebhookClient
 from domain.webhooks import WebhookDelivery, backoff_seconds
 from models.codec import BadMessage, Reason
 from models.deadletter import REPLAYED_FROM_HEADER
+from models.topics import Topic
 from tables.faust_tables import webhook_queues
+from tables.row_writes import write_row
 from tables.webhook_queue import WebhookQueue
 
 log = logging.getLogger(__name__)
@@ -95,7 +97,7 @@ async def deliver_webhooks(stream: StreamT[Any]) -> None:
         if delivery is not None:
             replayed = any(name == REPLAYED_FROM_HEADER for name, _ in header_items(event.message.headers))
             if not queue.accept(delivery, now, revive=replayed):
-                rewrite_for_changelog(webhook_queues, interview_id, queue)  # a redelivery: see there
+                await rewrite_for_changelog(event, webhook_queues, interview_id, queue)  # a redelivery: see there
                 continue
         else:
             _ticked.pop(interview_id, None)
@@ -106,7 +108,7 @@ async def deliver_webhooks(stream: StreamT[Any]) -> None:
         except Exception as exc:  # never let one receiver's surprise stop the stream
             log.exception("webhook delivery for %s failed unexpectedly", interview_id)
             await dead_letter(event, BadMessage(Reason.PROCESSING_FAILED, f"{type(exc).__name__}: {exc}"))
-        webhook_queues[interview_id] = queue
+        await write_row(webhook_queues, interview_id, queue, partition=event.message.partition)
         next_due = queue.next_due(settings.webhook_order_hold_seconds)
         if next_due is None:
             _due.pop(interview_id, None)
@@ -120,7 +122,7 @@ async def send_due_ticks() -> None:
     for interview_id, due in list(_due.items()):
         if due <= now and _ticked.get(interview_id, 0) < now - 5 * TICK_SCAN_SECONDS:
             _ticked[interview_id] = now
-            await topics.webhook_outbox.send(key=interview_id, value=orjson.dumps({TICK_FIELD: now}))
+            await topics.send(Topic.WEBHOOK_OUTBOX, interview_id, orjson.dumps({TICK_FIELD: now}))
 
 
 @app.timer(30.0)

@@ -108,6 +108,16 @@ LAG_LABELS = ["group", "topic", "partition"]
 # --- helpers the instrumented code calls (one line at each point) ---------------------------------
 
 
+@functools.cache
+def labelled(metric: Any, *values: str) -> Any:
+    """``metric.labels(*values)``, looked up once per label set.
+
+    ``labels()`` checks its arguments and takes a lock on every call, and a planning event
+    makes about ten such calls; labels are bounded (see above), so this cache is too.
+    """
+    return metric.labels(*values)
+
+
 def step_name(step: Callable[..., Any]) -> str:
     """A step function's name, also through ``functools.partial``."""
     while isinstance(step, functools.partial):
@@ -122,7 +132,7 @@ def step_timer(step: Callable[..., Any]) -> Iterator[None]:
     try:
         yield
     finally:
-        STEP_SECONDS.labels(step=step_name(step)).observe(time.perf_counter() - started)
+        labelled(STEP_SECONDS, step_name(step)).observe(time.perf_counter() - started)
 
 
 @contextmanager
@@ -132,7 +142,7 @@ def model_timer(model: str) -> Iterator[None]:
     try:
         yield
     finally:
-        MODEL_RUN_SECONDS.labels(model=model).observe(time.perf_counter() - started)
+        labelled(MODEL_RUN_SECONDS, model).observe(time.perf_counter() - started)
 
 
 class _HasHistory(Protocol):
@@ -149,20 +159,24 @@ def count_transitions(row: _HasHistory | None, seen: int) -> None:
     if row is None:
         return
     for entry in list(row.history)[seen:]:
-        TRANSITIONS.labels(state=str(entry.to_state), trigger=str(entry.trigger)).inc()
+        labelled(TRANSITIONS, str(entry.to_state), str(entry.trigger)).inc()
+
+
+def consumed(topic: str) -> None:
+    labelled(EVENTS_CONSUMED, topic).inc()
 
 
 def produced(topic: str) -> None:
-    EVENTS_PRODUCED.labels(topic=topic).inc()
+    labelled(EVENTS_PRODUCED, topic).inc()
 
 
 def dead_lettered(reason: str, source_topic: str) -> None:
-    DEAD_LETTERS.labels(reason=reason, topic=source_topic).inc()
-    EVENTS_PRODUCED.labels(topic=Topic.DEADLETTER).inc()
+    labelled(DEAD_LETTERS, reason, source_topic).inc()
+    produced(Topic.DEADLETTER)
 
 
 def webhook_outcome(event: str, outcome: str) -> None:
-    WEBHOOK_DELIVERIES.labels(event=str(event), outcome=outcome).inc()
+    labelled(WEBHOOK_DELIVERIES, str(event), outcome).inc()
 
 
 # --- consumer lag, read at scrape time ---------------------------------------------------------------

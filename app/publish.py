@@ -21,6 +21,6 @@ async def publish_event(envelope: Envelope[Any]) -> None:
     value = encode_event(envelope)
     if len(value) > MAX_MESSAGE_BYTES:  # a body just under the limit plus the envelope is over it
         raise EventTooLarge(len(value))
-    pending = await topics.by_name[envelope.event_type].send(key=envelope.interview_id, value=value)
+    pending = await topics.send(envelope.event_type, envelope.interview_id, value)
     await pending
     metrics.produced(envelope.event_type)

@@ -19,8 +19,8 @@ class WireModel(BaseModel):
 
 def utc_timestamp(at: datetime | None = None) -> str:
     """ISO-8601 UTC with milliseconds and ``Z``, the envelope's timestamp format."""
-    at = (at or datetime.now(UTC)).astimezone(UTC)
-    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+    at = datetime.now(UTC) if at is None else at.astimezone(UTC)
+    return at.isoformat(timespec="milliseconds")[:-6] + "Z"  # "+00:00" -> "Z"; isoformat is C, strftime is not
 
 
 def ascii_int(text: str) -> int | None:

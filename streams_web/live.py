@@ -29,7 +29,7 @@ from aiokafka import AIOKafkaConsumer
 from faust.web import View
 
 from app.main import app
-from app.metrics import SSE_STREAMS
+from app.metrics import SSE_STREAMS, labelled
 from app.settings import settings
 from domain.access import ExpiredAccessToken, InvalidAccessToken, issue_stream_token, verify_stream_token
 from domain.live import LiveEvent, WorkspaceProgress, positions_after, run_events, transition_event, workspace_events
@@ -179,11 +179,11 @@ class Hub:
     def subscribe(self, index: dict[str, set[Latest]], key: str, kind: str) -> Any:
         box = Latest()
         index[key].add(box)
-        SSE_STREAMS.labels(kind).inc()
+        labelled(SSE_STREAMS, kind).inc()
         try:
             yield box
         finally:
-            SSE_STREAMS.labels(kind).dec()
+            labelled(SSE_STREAMS, kind).dec()
             index[key].discard(box)
             if not index[key]:
                 del index[key]

@@ -60,6 +60,11 @@ BULK_WRITES.disable_wal = True  # type: ignore[method-assign,assignment]  # a pr
 class BulkRestoringStore(Store):
     """Faust's RocksDB store (rocksdict), plus the write batches of a bulk restore."""
 
+    def put_row(self, partition: int, key: bytes, value: bytes) -> None:
+        """What Faust's ``_set`` does, with the partition given instead of read from the current event."""
+        self._key_index[key] = partition
+        self._db_for_partition(partition).put(key, value)
+
     def flush_bulk_writes(self, partition: int) -> None:
         self._db_for_partition(partition).flush(True)
 
