@@ -13,12 +13,12 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
-from aiokafka.partitioner import murmur2
 from faust.types import EventT, StreamT
 from langchain_core.runnables import Runnable
 
 from app import metrics, topics
 from app.main import app
+from app.partitioning import partition_for
 from app.settings import settings
 from domain.steps import Step, StepContext, StepResult, run_within
 from domain.thinking import Thought, answers_at_once
@@ -32,11 +32,6 @@ from tables.interview import SentMessage
 from tables.row_writes import write_row
 
 log = logging.getLogger(__name__)
-
-
-def partition_for(key: str, partitions: int) -> int:
-    """The partition Kafka's default (murmur2) partitioner picks, as Java clients and aiokafka do."""
-    return (int(murmur2(key.encode())) & 0x7FFFFFFF) % partitions
 
 
 def header_items(headers: Sequence[tuple[str, bytes]] | Mapping[str, bytes] | None) -> list[tuple[str, bytes]]:

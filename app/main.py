@@ -8,7 +8,7 @@ import faust
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from app import gc_policy
+from app import gc_policy, partitioning
 from app.settings import settings
 
 MAX_REQUEST_BYTES = 8 * 1024 * 1024  # > 1 MiB so over-size messages reach the dead-letter topic
@@ -43,6 +43,7 @@ app = faust.App(
     # batches send them together; acks stay at "all" (Faust's default) and a commit still flushes first.
     producer_linger=0.005,
     producer_max_batch_size=1024 * 1024,
+    producer_partitioner=partitioning.default_partitioner,  # murmur2 as ever, its hash cached
     consumer_max_fetch_size=MAX_REQUEST_BYTES,
     # A topic created while the group was assigning (a fresh broker) is missing from that
     # assignment; fresh metadata every 5 s makes the group rebalance onto it within seconds.

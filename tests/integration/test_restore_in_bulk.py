@@ -18,7 +18,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from conftest import ADMIN_KEY, Workers
 
-from agents.runtime import partition_for
+from app.partitioning import partition_for
 from tables.bulk_restore import BULK_THRESHOLD
 from tables.interview import Interview
 
