@@ -10,8 +10,9 @@ Measured in a worker with ``gc.callbacks`` timings (``python -m bench --only sse
   a row waiting for its subscribers) is promoted to the old generations and soon forces a full
   collection. 50,000 gives such objects time to die by reference counting first.
 
-Neither changes what is freed: objects in reference cycles are still collected, only later;
-the start-up heap is frozen once, after a collection, and that heap lives as long as the worker.
+Objects in reference cycles are still collected, only later. The one exception is a frozen
+object that later ends up in a garbage cycle, which is never collected; the heap frozen (once,
+right after a collection) is start-up state that lives as long as the worker anyway.
 """
 
 from __future__ import annotations
