@@ -39,7 +39,7 @@ async def repartition_entities(stream: StreamT[Any]) -> None:
         source = f"{message.topic}[{message.partition}]@{message.offset}"
         headers = [*header_items(message.headers), (SOURCE_HEADER, source.encode())]
         await topics.send(Topic.ENTITIES_BY_TYPE, entity.event_type, message.value, headers=headers)
-        metrics.produced(topics.entities_by_type.get_topic_name())
+        metrics.produced(Topic.ENTITIES_BY_TYPE)
 
 
 @app.agent(topics.entities_by_type, name="entities-table")

@@ -37,8 +37,8 @@ class Settings:
 
     @property
     def broker_urls(self) -> list[str]:
-        # Faust's Kafka transport, with no fetched record skipped and a shorter fetch long-poll
-        # (app/kafka_transport.py).
+        # Faust's Kafka transport, with no fetched record skipped, a shorter fetch long-poll and an
+        # eager drain loop (app/kafka_transport.py).
         return [f"{kafka_transport.SCHEME}://{host.strip()}" for host in self.broker.split(",") if host.strip()]
 
     @classmethod

@@ -114,13 +114,13 @@ async def restore_in_bulk(
     await consumer.start()
     try:
         started = time.monotonic()
-        restored = await _read_into_stores(consumer, {tp: stores[tp] for tp in behind}, ends, started + seconds)
+        restored, read = await _read_into_stores(consumer, {tp: stores[tp] for tp in behind}, ends, started + seconds)
         took = time.monotonic() - started
         if restored:
             log.info(
                 "bulk-restored %d changelog records of %s in %.2fs (%.0f/s)",
                 restored,
-                ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(behind)),
+                ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(read)),
                 took,
                 restored / took if took else 0.0,
             )
@@ -131,7 +131,8 @@ async def restore_in_bulk(
 
 async def _read_into_stores(
     consumer: AIOKafkaConsumer, stores: Mapping[TP, BulkRestoringStore], ends: Mapping[TP, int], deadline: float
-) -> int:
+) -> tuple[int, list[TP]]:
+    """Records written, and the partitions read: those still at least ``BULK_THRESHOLD`` behind."""
     partitions = {TopicPartition(tp.topic, tp.partition): tp for tp in stores}
     firsts = await consumer.beginning_offsets(list(partitions))
     starts: dict[TopicPartition, int] = {}
@@ -140,7 +141,7 @@ async def _read_into_stores(
         if backlog(persisted, firsts[kafka_tp], ends[tp]) >= BULK_THRESHOLD:
             starts[kafka_tp] = max(firsts[kafka_tp], -1 if persisted is None else persisted + 1)
     if not starts:
-        return 0
+        return 0, []
     consumer.assign(list(starts))
     for kafka_tp, start in starts.items():
         consumer.seek(kafka_tp, start)
@@ -162,4 +163,4 @@ async def _read_into_stores(
         for kafka_tp in starts:
             tp = partitions[kafka_tp]
             stores[tp].flush_bulk_writes(tp.partition)
-    return restored
+    return restored, [partitions[kafka_tp] for kafka_tp in starts]
