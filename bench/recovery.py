@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -24,8 +25,9 @@ import uuid
 from typing import Any
 
 import aiohttp
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, codec
 
+from app.settings import settings
 from bench import kafka_tools
 from bench.common import (
     ADMIN_KEY,
@@ -62,13 +64,39 @@ async def template_row(session: aiohttp.ClientSession, worker: WorkerProcess) ->
         return interview_id, await response.read()
 
 
-async def write_rows(bootstrap: str, topic: str, template_id: str, template: bytes, count: int) -> list[str]:
-    """``count`` copies of the template row, each under a new interviewId, onto the changelog."""
+# Every id in a row: a copy of the template gets new ones, so the rows differ as distinct interviews'
+# rows do and compress on the changelog as the worker's own do (not as identical copies would).
+ROW_ID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def row_copy(template: bytes, template_id: bytes, interview_id: bytes) -> bytes:
+    """The template row as interview ``interview_id``'s, every other id in it replaced as well."""
+
+    def new_id(match: re.Match[bytes]) -> bytes:
+        old = match.group()
+        if old == interview_id:
+            return old
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{interview_id.decode()}/{old.decode()}")).encode()
+
+    return ROW_ID.sub(new_id, template.replace(template_id, interview_id))
+
+
+async def write_rows(
+    bootstrap: str, topic: str, template_id: str, template: bytes, count: int
+) -> tuple[list[str], int, float]:
+    """``count`` copies of the template row, each under a new interviewId, onto the changelog, compressed
+    as the worker compresses its own; the ids, the rows' total size in bytes and their compression ratio."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=1024 * 1024, max_request_size=8 * 1024 * 1024
+        bootstrap_servers=bootstrap,
+        linger_ms=20,
+        max_batch_size=1024 * 1024,
+        max_request_size=8 * 1024 * 1024,
+        compression_type=settings.compression,
     )
     await producer.start()
     ids: list[str] = []
+    size = 0
+    sample: list[bytes] = []
     try:
         pending: list[asyncio.Future[Any]] = []
         marker = template_id.encode()
@@ -76,14 +104,27 @@ async def write_rows(bootstrap: str, topic: str, template_id: str, template: byt
             interview_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"bench-recovery/{topic}/{n}"))
             ids.append(interview_id)
             key = interview_id.encode()
-            pending.append(await producer.send(topic, key=key, value=template.replace(marker, key)))
+            row = row_copy(template, marker, key)
+            size += len(row)
+            if n < SAMPLE_ROWS:
+                sample.append(row)
+            pending.append(await producer.send(topic, key=key, value=row))
             if len(pending) >= 5000:
                 await asyncio.gather(*pending)
                 pending.clear()
         await asyncio.gather(*pending)
     finally:
         await producer.stop()
-    return ids
+    return ids, size, compression_ratio(b"".join(sample))
+
+
+SAMPLE_ROWS = 200  # about a producer batch (linger 20 ms, one partition's share)
+CODECS = {"lz4": codec.lz4_encode, "zstd": codec.zstd_encode, "snappy": codec.snappy_encode, "gzip": codec.gzip_encode}
+
+
+def compression_ratio(rows: bytes) -> float:
+    """How many times smaller the worker's codec makes a batch of these rows (1 uncompressed)."""
+    return len(rows) / len(CODECS[settings.compression](rows)) if settings.compression else 1.0
 
 
 async def changelog_records(bootstrap: str, group_id: str) -> int:
@@ -132,7 +173,7 @@ async def run(env: BenchEnv) -> list[Figure]:
 
     topic = f"{group}-interviews-changelog"
     wrote = time.monotonic()
-    ids = await write_rows(env.bootstrap, topic, template_id, template, rows)
+    ids, size, ratio = await write_rows(env.bootstrap, topic, template_id, template, rows)
     write_seconds = time.monotonic() - wrote
     records = await changelog_records(env.bootstrap, group)
     shutil.rmtree(first.datadir, ignore_errors=True)
@@ -160,7 +201,8 @@ async def run(env: BenchEnv) -> list[Figure]:
         done.set()
         env.stop_all()
     note = (
-        f"{rows} rows of {len(template)} bytes ({rows * len(template) / 2**20:.0f} MiB) written in "
+        f"{rows} rows of about {size // rows} bytes ({size / 2**20:.0f} MiB; {settings.compression or 'no'} "
+        f"compression on the changelog, {ratio:.1f}x for {SAMPLE_ROWS} rows) written in "
         f"{write_seconds:.1f}s; {records} changelog records; a restored row reads back as {probe_state}; "
         f"machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
@@ -168,7 +210,7 @@ async def run(env: BenchEnv) -> list[Figure]:
         Figure(SCENARIO, "restart to ready", ready_seconds, "s", better="lower", note=note),
         Figure(SCENARIO, "recovery phase", recovery_seconds, "s", better="lower"),
         Figure(SCENARIO, "records restored", records / recovery_seconds, "records/s", target=50_000.0),
-        Figure(SCENARIO, "restored bytes", rows * len(template) / 2**20 / recovery_seconds, "MiB/s"),
+        Figure(SCENARIO, "restored bytes", size / 2**20 / recovery_seconds, "MiB/s"),
         Figure(
             SCENARIO,
             "worker CPU per record",
