@@ -105,14 +105,13 @@ def offline_plan(request: PlanRequest) -> Plan:
     skills = validated_skills(request.skills, request.qualifications)
     if not skills:
         raise ValueError("nothing to plan: no skills or qualifications")
-    required = {s.casefold() for s in validated_skills(request.skills)} or {s.casefold() for s in skills}
     weight = round(1 / len(skills), 4)
     instructions = revision_instructions(request)
     competencies = [
         Competency(
             name=skill,
             weight=weight,
-            required=skill.casefold() in required,
+            required=True,  # every skill covered was asked for (qualifications stand in only for none)
             minimum_score=MINIMUM_SCORE_BY_LEVEL[request.level],
             questions=[q.format(skill=skill) for q in QUESTION_TEMPLATES[request.level]]
             + ([REVISION_QUESTION.format(skill=skill, instructions=instructions)] if instructions else []),
