@@ -3,8 +3,9 @@
 A worker of a fresh group plans one interview over HTTP; its row (PENDING, with a plan, history and
 the messages it sent) is read from the worker and stops being a sample: 100,000 rows (quick 20,000)
 are written straight to the interviews table's changelog topic, each that row under a new
-interviewId, with the worker's own key and value encoding (UTF-8 key, the row's camelCase JSON),
-into the partition Kafka's default partitioner picks for the key, as the worker's own writes land.
+interviewId (every other id in it new too), with the worker's own key and value encoding (UTF-8 key,
+the row's camelCase JSON) and compression, into the partition Kafka's default partitioner picks for
+the key, as the worker's own writes land.
 The worker is stopped, its data directory deleted, and a new one started on an empty directory.
 
 Figures: restart-to-ready (process start until /health/ready answers 200: boot, group join,
