@@ -1,22 +1,29 @@
 """What every workflow agent shares: decode, route, dead-letter, run one step, write, send.
 
-Faust acks a message when the agent asks for the next one, and a commit flushes the producer
-first; so everything a step sends is enqueued before its input is acked, and at-least-once holds
-for follow-on events, table writes and dead letters alike. Nothing here raises out of the loop:
-an exception in an agent would make Faust ack and skip the message silently.
+The workflow topics' steps (and a planner or assessor that answers at once) run in the consumer's
+drain loop itself (``direct_handler``, app/direct.py): no Faust stream, queue or agent task per
+message, which was about 40% of a busy worker's CPU per event. A model that takes its time runs
+in a Faust agent instead (``thinking_agent``), so waiting for it holds up only its own topic.
+
+Either way a message is acked once its handling is done, and a commit flushes the producer first;
+so everything a step sends is enqueued before its input is acked, and at-least-once holds for
+follow-on events, table writes and dead letters alike. Nothing here raises out of a handler: an
+exception in an agent would make Faust ack and skip the message silently, and one in the drain
+loop would stop the consumer; it is dead-lettered instead.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple, cast
 
-from faust.types import EventT, StreamT
+from faust.serializers.codecs import Codec
+from faust.types import EventT, Message, StreamT
 from langchain_core.runnables import Runnable
 
-from app import metrics, topics
+from app import direct, metrics, topics
 from app.main import app
 from app.partitioning import partition_for
 from app.settings import settings
@@ -84,31 +91,65 @@ async def _reroute(event: EventT[Any], envelope: Envelope[Any], partition: int) 
     metrics.produced(message.topic)
 
 
+async def good_envelope(event: EventT[Any]) -> Envelope[Any] | None:
+    """The envelope of a workflow topic's message; None if it was bad (dead-lettered) or misrouted (moved)."""
+    message, value = event.message, cast(Any, event.value)
+    metrics.consumed(message.topic)
+    try:
+        if isinstance(value, BadMessage):
+            raise value
+        if value is None:  # a tombstone: Faust hands it over without calling the codec
+            raise BadMessage(Reason.NOT_JSON, "message has no value (tombstone)")
+        envelope = complete_envelope(
+            value,
+            key=message.key,
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+        )
+    except BadMessage as exc:
+        await dead_letter(event, exc)
+        return None
+    home = partition_for(envelope.interview_id, settings.partitions)
+    if message.key is None or message.partition != home:
+        await _reroute(event, envelope, home)
+        return None
+    return envelope
+
+
 async def workflow_events(stream: StreamT[Any]) -> AsyncIterator[tuple[EventT[Any], Envelope[Any]]]:
     """Good envelopes of a workflow topic; bad messages are dead-lettered, misrouted ones moved."""
     async for event in stream.events():
-        message = event.message
-        metrics.consumed(message.topic)
+        envelope = await good_envelope(event)
+        if envelope is not None:
+            yield event, envelope
+
+
+class Delivered(NamedTuple):
+    """What a handler in the drain loop (app/direct.py) gets instead of a Faust event: message, decoded value."""
+
+    message: Message
+    value: Any
+
+
+def direct_handler(topic: Topic, handle: Callable[[EventT[Any], Envelope[Any]], Awaitable[Any]], *, name: str) -> None:
+    """Subscribe to ``topic``; the drain loop calls ``handle`` for each good envelope of it (app/direct.py)."""
+    channel = topics.workflow[topic]
+    codec = cast(Codec, cast(Any, channel).value_serializer)  # an EnvelopeCodec (app/topics.py)
+
+    async def handle_message(message: Message) -> None:
+        # The codec never raises: a bad value decodes to its BadMessage (app/codecs.py).
+        event = cast(EventT[Any], Delivered(message, None if message.value is None else codec.loads(message.value)))
         try:
-            if isinstance(event.value, BadMessage):
-                raise event.value
-            if event.value is None:  # a tombstone: Faust hands it over without calling the codec
-                raise BadMessage(Reason.NOT_JSON, "message has no value (tombstone)")
-            envelope = complete_envelope(
-                event.value,
-                key=message.key,
-                topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-            )
-        except BadMessage as exc:
-            await dead_letter(event, exc)
-            continue
-        home = partition_for(envelope.interview_id, settings.partitions)
-        if message.key is None or message.partition != home:
-            await _reroute(event, envelope, home)
-            continue
-        yield event, envelope
+            envelope = await good_envelope(event)
+            if envelope is not None:
+                await handle(event, envelope)
+        except Exception as exc:  # as in apply_step: a bug must not stop the partition
+            log.exception("%s failed on %s[%s]@%s", name, message.topic, message.partition, message.offset)
+            await dead_letter(event, BadMessage(Reason.PROCESSING_FAILED, f"{type(exc).__name__}: {exc}"))
+
+    app.topics.add(channel)
+    direct.handlers[channel.get_topic_name()] = handle_message
 
 
 async def send_all(sent: list[SentMessage]) -> None:
@@ -204,19 +245,21 @@ def _run_at_once(runnable: Runnable[Any, Thought[Any]], work: Any) -> Thought[An
 
 
 def step_agent(topic: Topic, step: Step, *, name: str) -> None:
-    """Register the agent that applies ``step`` to every good event of ``topic``."""
-
-    async def apply_each(stream: StreamT[Any]) -> None:
-        async for event, envelope in workflow_events(stream):
-            await apply_step(event, envelope, step)
-
-    app.agent(topics.workflow[topic], name=name)(apply_each)
+    """Have the drain loop apply ``step`` to every good event of ``topic`` (steps never wait)."""
+    direct_handler(topic, partial(apply_step, step=step), name=name)
 
 
 def thinking_agent(
     topic: Topic, begin: Step, runnable: Runnable[Any, Thought[Any]], ready: Callable[..., StepResult], *, name: str
 ) -> None:
-    """Register the agent that runs ``think`` for every good event of ``topic``."""
+    """Register what runs ``think`` for every good event of ``topic``.
+
+    A model that answers at once runs in the drain loop, like a step; one that takes its time gets a
+    Faust agent, so waiting for it holds up only this topic.
+    """
+    if answers_at_once(runnable):
+        direct_handler(topic, partial(think, begin=begin, runnable=runnable, ready=ready), name=name)
+        return
 
     async def think_each(stream: StreamT[Any]) -> None:
         async for event, envelope in workflow_events(stream):

@@ -33,6 +33,16 @@ rebalance that suspends the flow still interrupts it. The loop still yields once
 passed their pressure mark, and pausing and resuming the partitions' fetches cost more than the
 tasks saved (1,000 µs of CPU per planning event instead of 700; with the turn, 520).
 
+**The workflow topics are handled in the drain loop** (``app/direct.py``). A message of a topic with
+a handler there goes to that handler instead of Faust's conductor, streams and agents, and is acked
+when the handler returns (``_handle_then_ack``); it is tracked as unacked meanwhile, so a rebalance
+waits for it as Faust waits for its streams. A handler that has to wait (the producer's buffer
+full) goes through ``wait_first`` like a delivery. Such messages need no turn of the loop each,
+since no stream waits for them: the loop yields after every ``DIRECT_MESSAGES_PER_TURN`` of them,
+so the producer's sender, the commit timer, the web server and the remaining Faust agents still
+run every few milliseconds. Per planning event 536-564 -> 308-332 µs of CPU; the whole workflow
+1,835 -> 3,092 events/s; latency p99 at 1,000 inputs/s 3 s -> 54 ms.
+
 Registered as the ``kafka+app`` transport (a ``faust.transports`` entry point in pyproject.toml);
 ``Settings.broker_urls`` names it.
 """
@@ -49,10 +59,13 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, ConsumerT, Message
 from mode import Service, ServiceT
 
+from app import direct
 from app.eager import start_eagerly
 
 SCHEME = "kafka+app"
 FETCH_MAX_WAIT_MS = 100
+# Messages of topics handled in the drain loop (app/direct.py) between two loop turns (docstring).
+DIRECT_MESSAGES_PER_TURN = 16
 
 
 class WorkerConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -113,6 +126,8 @@ class Consumer(faust_aiokafka.Consumer):
         unset_flag = self.diag.unset_flag
         commit_every = self._commit_every
         acks_enabled_for = self.app.topics.acks_enabled_for
+        handlers_get = direct.handlers.get
+        handled = 0
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 set_flag(CONSUMER_FETCHING)
@@ -129,11 +144,16 @@ class Consumer(faust_aiokafka.Consumer):
                             if commit_every is not None and self._n_acked >= commit_every:
                                 self._n_acked = 0
                                 await self.commit()
-                            delivery = callback(message)  # Faust: await wait_first(delivery, suspend_flow.wait())
+                            handle = handlers_get(message.topic)
+                            if handle is None:
+                                delivery = callback(message)  # Faust: await wait_first(delivery, suspend_flow.wait())
+                            else:
+                                self.track_message(message)
+                                delivery = self._handle_then_ack(handle, message)
                             delivering = start_eagerly(delivery) if asyncio.iscoroutine(delivery) else delivery
                             if delivering is not None:
                                 await self.wait_first(delivering, self.suspend_flow.wait())
-                            else:
+                            elif handle is None or not (handled := handled + 1) % DIRECT_MESSAGES_PER_TURN:
                                 await asyncio.sleep(0)  # the turn wait_first gave the streams (docstring)
                             set_read_offset(tp, offset)
                         else:
@@ -154,6 +174,11 @@ class Consumer(faust_aiokafka.Consumer):
             raise
         finally:
             unset_flag(CONSUMER_FETCHING)
+
+    async def _handle_then_ack(self, handle: direct.Handler, message: Message) -> None:
+        await self.app.flow_control.acquire()  # as Faust's conductor does before a delivery
+        await handle(message)
+        self.ack(message)
 
     async def _rewind_to_committed(self) -> None:
         try:

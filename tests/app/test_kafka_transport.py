@@ -2,14 +2,19 @@
 
 A record fetched but not handed out sends the worker back to its committed offsets instead of
 being skipped (the fault suite's 1 -> 2 -> 1 workers case lost interviews that way); a fetch for
-no partition returns nothing (aiokafka reads an empty set as every partition); and the fetch
-long-poll is 100 ms (each offsets request of a quiet worker waited 1.5 s behind one).
+no partition returns nothing (aiokafka reads an empty set as every partition); the fetch
+long-poll is 100 ms (each offsets request of a quiet worker waited 1.5 s behind one); and a
+message of a topic with a handler in the drain loop (app/direct.py) goes to that handler, in
+order, and is acked only once the handler is done.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
+from collections import defaultdict
+from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -17,7 +22,7 @@ from faust.transport import by_url
 from faust.types import TP
 from mode.utils.locks import Event
 
-from app import kafka_transport
+from app import direct, kafka_transport
 from app.main import app
 from app.settings import settings
 
@@ -89,6 +94,114 @@ def test_a_stopped_flow_hands_out_nothing_and_rewinds() -> None:
 
     assert asyncio.run(_handed_out(consumer)) == []
     assert consumer.rewinds == 1
+
+
+class DrainingConsumer(FetchingConsumer):
+    """The drain loop over one scripted fetch; Faust's conductor (``callback``) and the ack bookkeeping recorded."""
+
+    def __init__(self, batch: dict[TP, list[Any]]) -> None:
+        super().__init__(batch, active=set(batch))
+        self.callback = self._conductor
+        self.delivered: list[int] = []  # offsets handed to Faust's conductor
+        self.tracked: list[int] = []
+        self.acked: list[int] = []
+        self._read_offset: defaultdict[TP, int | None] = defaultdict(lambda: None)
+        self._commit_every = None
+        self._n_acked = 0
+        self.diag = cast(Any, SimpleNamespace(set_flag=lambda flag: None, unset_flag=lambda flag: None))
+        self.suspend_flow = cast(Any, Event())
+        self.app.topics = cast(Any, SimpleNamespace(acks_enabled_for=lambda topic: True))
+        self.app.flow_control = cast(Any, SimpleNamespace(acquire=self._flow_open))
+        self.log = cast(Any, logging.getLogger(__name__))
+
+    async def _flow_open(self) -> None:
+        return None
+
+    async def _conductor(self, message: Any) -> None:
+        self.delivered.append(message.offset)
+
+    def _to_message(self, tp: TP, record: Any) -> Any:
+        return SimpleNamespace(topic=tp.topic, partition=tp.partition, offset=record.offset, tp=tp)
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:
+        async for handed_out in super().getmany(timeout):
+            yield handed_out
+        self._stopped.set()  # one fetch, then the loop ends
+
+    async def sleep(self, n: Any) -> None:
+        await asyncio.sleep(0)
+
+    def track_message(self, message: Any) -> None:
+        self.tracked.append(message.offset)
+
+    def ack(self, message: Any) -> bool:
+        self.acked.append(message.offset)
+        return True
+
+    async def drain(self) -> None:
+        self._loop = asyncio.get_running_loop()  # Service.wait_first schedules on it
+        await self._drain_messages(cast(Any, SimpleNamespace(_stopped=Event())))
+
+
+HANDLED = TP("plan.generated", 0)
+
+
+def test_a_handled_topic_goes_to_its_handler_in_order_and_each_message_is_acked_once_handled(
+    monkeypatch: Any,
+) -> None:
+    consumer = DrainingConsumer({HANDLED: _records(4, 5, 6), STREAM[0]: _records(7)})
+    seen: list[tuple[int, list[int], list[int]]] = []  # offset, tracked then, acked then
+
+    async def handle(message: Any) -> None:
+        seen.append((message.offset, list(consumer.tracked), list(consumer.acked)))
+
+    monkeypatch.setattr(direct, "handlers", {HANDLED.topic: handle})
+    asyncio.run(consumer.drain())
+
+    assert seen == [(4, [4], []), (5, [4, 5], [4]), (6, [4, 5, 6], [4, 5])]
+    assert consumer.acked == [4, 5, 6]
+    assert consumer.delivered == [7]  # a topic without a handler still goes to Faust's streams
+
+
+def test_a_handler_that_waits_is_acked_when_it_finishes_and_the_next_message_waits_for_it(monkeypatch: Any) -> None:
+    consumer = DrainingConsumer({HANDLED: _records(1, 2)})
+    events: list[str] = []
+
+    async def handle(message: Any) -> None:
+        events.append(f"start {message.offset}")
+        if message.offset == 1:
+            await asyncio.sleep(0.01)  # a producer with a full buffer, say
+        events.append(f"end {message.offset}, acked {consumer.acked}")
+
+    monkeypatch.setattr(direct, "handlers", {HANDLED.topic: handle})
+    asyncio.run(consumer.drain())
+
+    assert events == ["start 1", "end 1, acked []", "start 2", "end 2, acked [1]"]
+    assert consumer.acked == [1, 2]
+
+
+def test_other_tasks_still_run_while_a_long_batch_is_handled(monkeypatch: Any) -> None:
+    consumer = DrainingConsumer({HANDLED: _records(*range(100))})
+    turns: list[int] = []
+
+    async def handle(message: Any) -> None:
+        return None
+
+    async def other_task() -> None:  # the commit timer, the web server, the producer's sender
+        while not consumer._stopped.is_set():
+            turns.append(len(consumer.acked))
+            await asyncio.sleep(0)
+
+    async def run() -> None:
+        other = asyncio.ensure_future(other_task())
+        await consumer.drain()
+        await other
+
+    monkeypatch.setattr(direct, "handlers", {HANDLED.topic: handle})
+    asyncio.run(run())
+
+    during = [acked for acked in turns if 0 < acked < 100]
+    assert len(during) >= 100 // kafka_transport.DIRECT_MESSAGES_PER_TURN - 1
 
 
 class RecordingFetcher:
