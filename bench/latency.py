@@ -2,7 +2,8 @@
 
 One worker of a fresh group (starting at the log end) runs; this process produces envelopes for
 fresh interviews at the offered rate, stamping each interviewId's send time, and a separate consumer
-on plan.generated stamps its arrival. A warm-up second is not counted.
+on plan.generated stamps its arrival. A warm-up second is not counted. The worker's CPU (user +
+system, as a share of one core) is measured over each rate's offering.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import uuid
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench import kafka_tools
-from bench.common import TENANT_ID, BenchEnv, Figure, percentile
+from bench.common import TENANT_ID, BenchEnv, Figure, cpu_seconds, percentile
 from local_kafka.admin import ensure_topics
 from models.topics import Topic
 
@@ -91,7 +92,7 @@ async def run(env: BenchEnv) -> list[Figure]:
     group = env.new_group(SCENARIO)
     await ensure_topics(env.bootstrap, kafka_tools.WORKER_TOPICS, PARTITIONS)
     await kafka_tools.start_group_at_end(env.bootstrap, group)
-    await env.start_worker("latency", group)
+    worker = await env.start_worker("latency", group)
     outputs = await kafka_tools.partitions_of(env.bootstrap, [Topic.PLAN_GENERATED])
     consumer = AIOKafkaConsumer(bootstrap_servers=env.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50)
     producer = kafka_tools.producer(env.bootstrap, linger_ms=0)
@@ -109,12 +110,15 @@ async def run(env: BenchEnv) -> list[Figure]:
         prefix = uuid.uuid4().hex[:6]
         warm = await _offer(producer, f"lat-warm-{prefix}", LOW_RATE, warmup, sent_at)
         await _drain(received, warm, 10.0)
+        low_since, cpu_since = time.monotonic(), cpu_seconds(worker.pid)
         low = await _offer(producer, f"lat-low-{prefix}", LOW_RATE, seconds, sent_at)
+        low_busy = (cpu_seconds(worker.pid) - cpu_since) / (time.monotonic() - low_since)
         await _drain(received, low, 10.0)
         low_done = time.monotonic()
-        offered_since = time.monotonic()
+        offered_since, cpu_since = time.monotonic(), cpu_seconds(worker.pid)
         high = await _offer(producer, f"lat-{prefix}", RATE, seconds, sent_at)
         offered_seconds = time.monotonic() - offered_since
+        busy = (cpu_seconds(worker.pid) - cpu_since) / offered_seconds
         await _drain(received, high, 30.0)
         high_done = time.monotonic()
         stop.set()
@@ -131,5 +135,7 @@ async def run(env: BenchEnv) -> list[Figure]:
     return [
         *_figures(f"at {LOW_RATE}/s", low, sent_at, received, low_done, None, unseen(low)),
         Figure(SCENARIO, "offered rate", round(len(high) / offered_seconds), "events/s"),
+        Figure(SCENARIO, f"worker CPU at {LOW_RATE}/s", round(100 * low_busy), "% of a core", better="lower"),
+        Figure(SCENARIO, f"worker CPU at {RATE}/s", round(100 * busy), "% of a core", better="lower"),
         *_figures(f"at {RATE}/s", high, sent_at, received, high_done, 50, unseen(high)),
     ]
