@@ -38,10 +38,14 @@ a handler there goes to that handler instead of Faust's conductor, streams and a
 when the handler returns (``_handle_then_ack``); it is tracked as unacked meanwhile, so a rebalance
 waits for it as Faust waits for its streams. A handler that has to wait (the producer's buffer
 full) goes through ``wait_first`` like a delivery. Such messages need no turn of the loop each,
-since no stream waits for them: the loop yields after every ``DIRECT_MESSAGES_PER_TURN`` of them,
-so the producer's sender, the commit timer, the web server and the remaining Faust agents still
-run every few milliseconds. Per planning event 536-564 -> 308-332 µs of CPU; the whole workflow
-1,835 -> 3,092 events/s; latency p99 at 1,000 inputs/s 3 s -> 54 ms.
+since no stream waits for them: the loop yields once they have held it for ``DIRECT_TURN_SECONDS``
+(1 ms, three or four planning steps), so the producer's sender, the live streams' changelog follower,
+the web server and the remaining Faust agents still run every millisecond or so. Fewer turns cost
+less CPU (each task that runs in a turn handles more records at once: fewer fetches, produce
+requests and wake-ups) but hold the live streams back: 1 ms measured 388 µs of CPU per planning event and SSE
+delivery p99 210 ms; a turn per 16 messages 308-332 µs but SSE p99 321-344 ms (target 250); a turn
+per message, with the queues gone, 458-468 µs and 159 ms. Faust's streams with a turn per message:
+536-564 µs.
 
 Registered as the ``kafka+app`` transport (a ``faust.transports`` entry point in pyproject.toml);
 ``Settings.broker_urls`` names it.
@@ -51,6 +55,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from time import monotonic
 from typing import Any, ClassVar, cast
 
 import aiokafka
@@ -64,8 +69,9 @@ from app.eager import start_eagerly
 
 SCHEME = "kafka+app"
 FETCH_MAX_WAIT_MS = 100
-# Messages of topics handled in the drain loop (app/direct.py) between two loop turns (docstring).
-DIRECT_MESSAGES_PER_TURN = 16
+# How long messages of topics handled in the drain loop (app/direct.py) may hold the loop between two
+# turns (docstring).
+DIRECT_TURN_SECONDS = 0.001
 
 
 class WorkerConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -127,7 +133,7 @@ class Consumer(faust_aiokafka.Consumer):
         commit_every = self._commit_every
         acks_enabled_for = self.app.topics.acks_enabled_for
         handlers_get = direct.handlers.get
-        handled = 0
+        turn_due = 0.0
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 set_flag(CONSUMER_FETCHING)
@@ -153,8 +159,9 @@ class Consumer(faust_aiokafka.Consumer):
                             delivering = start_eagerly(delivery) if asyncio.iscoroutine(delivery) else delivery
                             if delivering is not None:
                                 await self.wait_first(delivering, self.suspend_flow.wait())
-                            elif handle is None or not (handled := handled + 1) % DIRECT_MESSAGES_PER_TURN:
+                            elif handle is None or monotonic() >= turn_due:
                                 await asyncio.sleep(0)  # the turn wait_first gave the streams (docstring)
+                                turn_due = monotonic() + DIRECT_TURN_SECONDS
                             set_read_offset(tp, offset)
                         else:
                             self.log.dev("DROPPED MESSAGE ROFF %r: k=%r v=%r", offset, message.key, message.value)
