@@ -37,15 +37,16 @@ tasks saved (1,000 µs of CPU per planning event instead of 700; with the turn, 
 a handler there goes to that handler instead of Faust's conductor, streams and agents, and is acked
 when the handler returns (``_handle_then_ack``); it is tracked as unacked meanwhile, so a rebalance
 waits for it as Faust waits for its streams. A handler that has to wait (the producer's buffer
-full) goes through ``wait_first`` like a delivery. Such messages need no turn of the loop each,
-since no stream waits for them: the loop yields once they have held it for ``DIRECT_TURN_SECONDS``
-(1 ms, three or four planning steps), so the producer's sender, the live streams' changelog follower,
-the web server and the remaining Faust agents still run every millisecond or so. Fewer turns cost
-less CPU (each task that runs in a turn handles more records at once: fewer fetches, produce
-requests and wake-ups) but hold the live streams back: 1 ms measured 388 µs of CPU per planning event and SSE
-delivery p99 210 ms; a turn per 16 messages 308-332 µs but SSE p99 321-344 ms (target 250); a turn
-per message, with the queues gone, 458-468 µs and 159 ms. Faust's streams with a turn per message:
-536-564 µs.
+full) goes through ``wait_first`` like a delivery, so a rebalance that suspends the flow cancels it;
+it is then neither acked nor tracked, and is read again from the committed offset. Such messages
+need no turn of the loop each, since no stream waits for them: the loop yields once they have held
+it for ``DIRECT_TURN_SECONDS`` (1 ms, three or four planning steps), so the producer's sender, the
+live streams' changelog follower, the web server and the remaining Faust agents still run every
+millisecond or so. Fewer turns cost less CPU (each task that runs in a turn handles more records
+at once: fewer fetches, produce requests and wake-ups) but hold the live streams back: 1 ms measured
+388 µs of CPU per planning event and SSE delivery p99 202-223 ms; a turn per 16 messages 308-332 µs
+but SSE p99 321-344 ms (target 250); a turn per message, with the queues gone, 458-468 µs and 159 ms.
+Faust's streams with a turn per message: 536-564 µs.
 
 Registered as the ``kafka+app`` transport (a ``faust.transports`` entry point in pyproject.toml);
 ``Settings.broker_urls`` names it.
@@ -183,8 +184,14 @@ class Consumer(faust_aiokafka.Consumer):
             unset_flag(CONSUMER_FETCHING)
 
     async def _handle_then_ack(self, handle: direct.Handler, message: Message) -> None:
-        await self.app.flow_control.acquire()  # as Faust's conductor does before a delivery
-        await handle(message)
+        try:
+            await self.app.flow_control.acquire()  # as Faust's conductor does before a delivery
+            await handle(message)
+        except asyncio.CancelledError:
+            # A rebalance interrupted it (wait_first): never acked, it is read again from the committed
+            # offset; a rebalance must not wait for it (wait_empty would, for ever).
+            self._unacked_messages.discard(message)
+            raise
         self.ack(message)
 
     async def _rewind_to_committed(self) -> None:

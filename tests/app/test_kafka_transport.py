@@ -16,6 +16,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -97,6 +98,14 @@ def test_a_stopped_flow_hands_out_nothing_and_rewinds() -> None:
     assert consumer.rewinds == 1
 
 
+@dataclass(eq=False)
+class FakeMessage:
+    topic: str
+    partition: int
+    offset: int
+    tp: TP
+
+
 class DrainingConsumer(FetchingConsumer):
     """The drain loop over one scripted fetch; Faust's conductor (``callback``) and the ack bookkeeping recorded."""
 
@@ -105,6 +114,7 @@ class DrainingConsumer(FetchingConsumer):
         self.callback = self._conductor
         self.delivered: list[int] = []  # offsets handed to Faust's conductor
         self.tracked: list[int] = []
+        self._unacked_messages: set[Any] = set()  # what a rebalance waits for (Consumer.wait_empty)
         self.acked: list[int] = []
         self._read_offset: defaultdict[TP, int | None] = defaultdict(lambda: None)
         self._commit_every = None
@@ -122,7 +132,7 @@ class DrainingConsumer(FetchingConsumer):
         self.delivered.append(message.offset)
 
     def _to_message(self, tp: TP, record: Any) -> Any:
-        return SimpleNamespace(topic=tp.topic, partition=tp.partition, offset=record.offset, tp=tp)
+        return FakeMessage(tp.topic, tp.partition, record.offset, tp)
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:
         async for handed_out in super().getmany(timeout):
@@ -134,6 +144,7 @@ class DrainingConsumer(FetchingConsumer):
 
     def track_message(self, message: Any) -> None:
         self.tracked.append(message.offset)
+        self._unacked_messages.add(message)
 
     def ack(self, message: Any) -> bool:
         self.acked.append(message.offset)
@@ -179,6 +190,21 @@ def test_a_handler_that_waits_is_acked_when_it_finishes_and_the_next_message_wai
 
     assert events == ["start 1", "end 1, acked []", "start 2", "end 2, acked [1]"]
     assert consumer.acked == [1, 2]
+
+
+def test_a_handler_cancelled_by_a_rebalance_is_neither_acked_nor_waited_for(monkeypatch: Any) -> None:
+    consumer = DrainingConsumer({HANDLED: _records(1)})
+
+    async def handle(message: Any) -> None:
+        consumer.suspend_flow.set()  # a rebalance begins while the handler waits for the producer
+        await asyncio.sleep(1)
+
+    monkeypatch.setattr(direct, "handlers", {HANDLED.topic: handle})
+    asyncio.run(consumer.drain())
+
+    assert consumer.tracked == [1]
+    assert consumer.acked == []  # read again from the committed offset after the rebalance
+    assert consumer._unacked_messages == set()  # wait_empty would otherwise wait for it for ever
 
 
 def test_other_tasks_still_run_while_a_long_batch_is_handled(monkeypatch: Any) -> None:
