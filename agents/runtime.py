@@ -245,7 +245,7 @@ def _run_at_once(runnable: Runnable[Any, Thought[Any]], work: Any) -> Thought[An
 
 
 def step_agent(topic: Topic, step: Step, *, name: str) -> None:
-    """Have the drain loop apply ``step`` to every good event of ``topic`` (steps never wait)."""
+    """Have the drain loop apply ``step`` to every good event of ``topic`` (steps are synchronous)."""
     direct_handler(topic, partial(apply_step, step=step), name=name)
 
 

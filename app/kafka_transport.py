@@ -28,10 +28,11 @@ through ``wait_first(callback(message), suspend_flow.wait())``: a task for the c
 for the suspend, stop and crash events, and an ``asyncio.wait``, about a tenth of a busy worker's
 CPU. The callback almost never waits (it puts the event in its stream's queue), so here it runs at
 once (``app/eager.py``) and only one that does wait goes through ``wait_first``, as in Faust, so a
-rebalance that suspends the flow still interrupts it. The loop still yields once per message, as
-``wait_first`` made it: without that turn the drain ran ahead of the agents, the stream queues
-passed their pressure mark, and pausing and resuming the partitions' fetches cost more than the
-tasks saved (1,000 µs of CPU per planning event instead of 700; with the turn, 520).
+rebalance that suspends the flow still interrupts it. The loop still yields once per message it
+delivers to Faust's streams, as ``wait_first`` made it: without that turn the drain ran ahead of the
+agents, the stream queues passed their pressure mark, and pausing and resuming the partitions'
+fetches cost more than the tasks saved (1,000 µs of CPU per planning event instead of 700; with the
+turn, 520).
 
 **The workflow topics are handled in the drain loop** (``app/direct.py``). A message of a topic with
 a handler there goes to that handler instead of Faust's conductor, streams and agents, and is acked
@@ -121,7 +122,8 @@ class Consumer(faust_aiokafka.Consumer):
     async def _drain_messages(self, fetcher: ServiceT) -> None:
         """Faust 0.15.3's drain loop (its comments dropped), delivering each message eagerly (module docstring).
 
-        Faust's loop also yielded after every 100 messages; this one yields after each.
+        Faust's loop also yielded after every 100 messages; this one yields after each message it hands to
+        Faust's streams, and once handled messages (app/direct.py) have held it ``DIRECT_TURN_SECONDS``.
         """
         callback = self.callback
         getmany = self.getmany
