@@ -21,7 +21,7 @@ from models.entities import decode_entity_event
 from models.topics import Topic
 from tables.entities import EntityTypeSummary
 from tables.faust_tables import entities
-from tables.row_writes import write_row
+from tables.rows import write_row
 
 SOURCE_HEADER = "entity-source"  # topic[partition]@offset of the original message
 

@@ -13,7 +13,7 @@ from domain import steps
 from models.codec import BadMessage, Reason
 from models.topics import Topic
 from tables.faust_tables import interviews, notifications
-from tables.row_writes import write_row
+from tables.rows import write_row
 
 
 async def notify_each(stream: StreamT[Any]) -> None:

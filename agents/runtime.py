@@ -36,7 +36,7 @@ from models.envelope import Envelope, derived_id
 from models.topics import Topic
 from tables.faust_tables import interviews
 from tables.interview import SentMessage
-from tables.row_writes import write_row
+from tables.rows import read_row, write_row
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ async def apply_step(event: EventT[Any], envelope: Envelope[Any], step: Step) ->
     the agents of other topics never interleave a write to the same interview.
     """
     try:
-        row = interviews.get(envelope.interview_id)
+        row = read_row(interviews, envelope.interview_id, partition=event.message.partition)
         seen = metrics.history_length(row)
         with metrics.step_timer(step):
             result = step(row, envelope, step_context(event, envelope))

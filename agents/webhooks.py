@@ -27,7 +27,7 @@ from models.codec import BadMessage, Reason
 from models.deadletter import REPLAYED_FROM_HEADER
 from models.topics import Topic
 from tables.faust_tables import webhook_queues
-from tables.row_writes import write_row
+from tables.rows import write_row
 from tables.webhook_queue import WebhookQueue
 
 log = logging.getLogger(__name__)

@@ -67,6 +67,11 @@ NO_WAL.disable_wal = True  # type: ignore[method-assign,assignment]  # a propert
 class BulkRestoringStore(Store):
     """Faust's RocksDB store (rocksdict), plus the write batches of a bulk restore."""
 
+    def get_row(self, partition: int, key: bytes) -> bytes | None:
+        """What Faust's ``_get`` does inside a stream, with the partition given, not read from the current event."""
+        value: bytes | None = self._db_for_partition(partition).get(key)
+        return value
+
     def put_row(self, partition: int, key: bytes, value: bytes) -> None:
         """What Faust's ``_set`` does, with the partition given instead of read from the current event."""
         self._key_index[key] = partition

@@ -57,7 +57,8 @@ CHILD = textwrap.dedent(
 
 def surviving_rows(store: BulkRestoringStore) -> set[int]:
     db: Any = store._db_for_partition(0)
-    return {int(key.decode().removeprefix("row-")) for key in db.keys() if key.startswith(b"row-")}
+    keys = db.keys()  # a raw-mode Rdict is not iterable itself
+    return {int(key.decode().removeprefix("row-")) for key in keys if key.startswith(b"row-")}
 
 
 def test_a_killed_writer_leaves_no_persisted_offset_past_a_row_it_lost(tmp_path: Path) -> None:

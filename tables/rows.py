@@ -1,4 +1,8 @@
-"""Row writes from the agents: the local store and the changelog, the row encoded once.
+"""Row reads and writes from the agents: the local store and the changelog, the row encoded once.
+
+``read_row`` reads the partition of the event being processed, as Faust's table does inside a
+stream; Faust's ``table.get`` outside one (the drain loop's handlers have no current event) looks
+the key up twice (``in``, then ``[]``), in every partition's database it has no index entry for.
 
 ``table[key] = row`` is Faust's way. It encodes the row twice (for the changelog record and for
 RocksDB) and sends the record through Faust's topic machinery (a FutureMessage, the producer
@@ -34,6 +38,15 @@ from tables.bulk_restore import BulkRestoringStore
 log = logging.getLogger(__name__)
 
 _ordering: dict[TP, asyncio.Lock] = {}
+
+
+def read_row(table: Table[str, Any], key: str, *, partition: int) -> Any | None:
+    """The row under ``key`` in ``partition`` of ``table`` (the partition of the event being processed), or None."""
+    store = table.data
+    if not isinstance(store, BulkRestoringStore):
+        return table.get(key)
+    value = store.get_row(partition, cast(Codec, table.key_serializer).dumps(key))
+    return None if value is None else cast(Codec, table.value_serializer).loads(value)
 
 
 async def write_row(table: Table[str, Any], key: str, row: BaseModel, *, partition: int) -> None:

@@ -1,4 +1,5 @@
-"""write_row: one encoding in the store and the changelog, in write order, the persisted offset once delivered.
+"""write_row: one encoding in the store and the changelog, in write order, the persisted offset once delivered;
+read_row: the row back from the partition given.
 
 The store is a real RocksDB one (BulkRestoringStore in a temporary directory); the producer is the
 seam ``topics.send``, recorded here. That the records reach a real changelog and a rebuilt worker
@@ -19,9 +20,9 @@ from faust.types import TP
 
 from app import topics
 from app.codecs import PydanticCodec, Utf8
-from tables import row_writes
+from tables import rows
 from tables.bulk_restore import BulkRestoringStore
-from tables.row_writes import write_row
+from tables.rows import read_row, write_row
 from tables.webhook_queue import WebhookQueue
 
 CHANGELOG = "app-webhook-queues-changelog"
@@ -58,7 +59,7 @@ class RecordingProducer:
 def producer(monkeypatch: pytest.MonkeyPatch) -> RecordingProducer:
     recording = RecordingProducer()
     monkeypatch.setattr(topics, "send", recording.send)
-    monkeypatch.setattr(row_writes, "_ordering", {})
+    monkeypatch.setattr(rows, "_ordering", {})
     return recording
 
 
@@ -114,7 +115,7 @@ async def test_a_failed_delivery_leaves_the_persisted_offset_and_says_so(
     producer.deliveries[0].set_result(SimpleNamespace(offset=7))
     await write_row(table, "iv-1", queue(2), partition=0)
 
-    with caplog.at_level(logging.ERROR, logger=row_writes.__name__):
+    with caplog.at_level(logging.ERROR, logger=rows.__name__):
         producer.deliveries[1].set_exception(TimeoutError("no leader"))
         await asyncio.sleep(0)
 
@@ -142,3 +143,14 @@ async def test_records_of_one_partition_leave_in_write_order_when_a_send_waits(
         queue(1).model_dump_json(by_alias=True).encode(),
         queue(2).model_dump_json(by_alias=True).encode(),
     ]
+
+
+async def test_a_row_reads_back_decoded_from_the_partition_it_was_written_in(
+    table: Any, producer: RecordingProducer
+) -> None:
+    await write_row(table, "iv-1", queue(3), partition=1)
+
+    assert read_row(table, "iv-1", partition=1) == queue(3)
+    assert read_row(table, "iv-2", partition=1) is None
+    # The event's partition only, as Faust's table reads inside a stream: rows live where their events do.
+    assert read_row(table, "iv-1", partition=0) is None
