@@ -3,7 +3,8 @@
 One worker of a fresh group (starting at the log end) runs; this process produces envelopes for
 fresh interviews at the offered rate, stamping each interviewId's send time, and a separate consumer
 on plan.generated stamps its arrival. A warm-up second is not counted. The worker's CPU (user +
-system, as a share of one core) is measured over each rate's offering.
+system, as a share of one core) is measured over each rate's offering. BENCH_PROFILE=<dir> samples
+the worker with py-spy while each rate is offered (which then costs the worker some of its CPU).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import uuid
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench import kafka_tools
-from bench.common import TENANT_ID, BenchEnv, Figure, cpu_seconds, percentile
+from bench.common import TENANT_ID, BenchEnv, Figure, cpu_seconds, percentile, start_profile, stop_profile
 from local_kafka.admin import ensure_topics
 from models.topics import Topic
 
@@ -111,13 +112,17 @@ async def run(env: BenchEnv) -> list[Figure]:
         warm = await _offer(producer, f"lat-warm-{prefix}", LOW_RATE, warmup, sent_at)
         await _drain(received, warm, 10.0)
         low_since, cpu_since = time.monotonic(), cpu_seconds(worker.pid)
+        profiler = start_profile(worker.pid, f"latency-worker-{LOW_RATE}")
         low = await _offer(producer, f"lat-low-{prefix}", LOW_RATE, seconds, sent_at)
+        stop_profile(profiler)
         low_busy = (cpu_seconds(worker.pid) - cpu_since) / (time.monotonic() - low_since)
         await _drain(received, low, 10.0)
         low_done = time.monotonic()
         offered_since, cpu_since = time.monotonic(), cpu_seconds(worker.pid)
+        profiler = start_profile(worker.pid, f"latency-worker-{RATE}")
         high = await _offer(producer, f"lat-{prefix}", RATE, seconds, sent_at)
         offered_seconds = time.monotonic() - offered_since
+        stop_profile(profiler)
         busy = (cpu_seconds(worker.pid) - cpu_since) / offered_seconds
         await _drain(received, high, 30.0)
         high_done = time.monotonic()
