@@ -8,8 +8,10 @@ import faust
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from app import gc_policy, partitioning
+from app import gc_policy, partitioning, zstd_codec
 from app.settings import settings
+
+zstd_codec.install()  # before any record batch is built or read
 
 MAX_REQUEST_BYTES = 8 * 1024 * 1024  # > 1 MiB so over-size messages reach the dead-letter topic
 
