@@ -136,10 +136,16 @@ class LiveResponse(EventSourceResponse):
                 self.box.wake()
 
     async def send_frames(self, frames: bytes) -> None:
-        """Write frames as ``send`` writes one: a client that stops reading is dropped after send_timeout."""
+        """Write frames as ``send`` writes one: a client that stops reading is dropped after send_timeout.
+
+        Only a write that can wait gets the timer. aiohttp waits only while the transport has paused
+        writing, which it does once its buffer passes the high-water mark and undoes below the low one;
+        frames that fit under the low mark with what is buffered can neither find it paused nor pause
+        it. Setting and cancelling the timer cost ~5.5 µs, a tenth of a delivery's CPU with 5,000 streams.
+        """
         self.written_at = asyncio.get_running_loop().time()
         try:
-            async with asyncio.timeout(self._send_timeout):
+            async with asyncio.timeout(self._send_timeout) if self._may_wait(len(frames)) else _NO_TIMER:
                 await self.write(frames)
         except ConnectionResetError:
             self.stop_streaming()
@@ -148,6 +154,16 @@ class LiveResponse(EventSourceResponse):
             self.stop_streaming()
             self._abort_transport()
             raise
+
+    def _may_wait(self, size: int) -> bool:
+        transport = self._req.transport if self._req is not None else None
+        if transport is None or not isinstance(transport, asyncio.WriteTransport):
+            return True
+        low, _ = transport.get_write_buffer_limits()
+        return transport.get_write_buffer_size() + size > low
+
+
+_NO_TIMER = contextlib.nullcontext()
 
 
 class Hub:
