@@ -26,7 +26,7 @@ from typing import Any
 
 from bench.common import ROOT, BenchEnv, Figure
 
-SCENARIOS = ["throughput", "latency", "sse_fanout", "lag_endpoint", "recovery"]
+SCENARIOS = ["throughput", "steps", "latency", "sse_fanout", "lag_endpoint", "recovery"]
 RESULTS = ROOT / "bench" / "results.json"
 
 
