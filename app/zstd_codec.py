@@ -27,7 +27,9 @@ _contexts = threading.local()  # a context serves one call at a time: Faust's co
 
 def zstd_encode(payload: bytes, level: int | None = None) -> bytes:
     level = LEVEL if level is None else level
-    compressors: dict[int, zstandard.ZstdCompressor] = _contexts.__dict__.setdefault("compressors", {})
+    compressors: dict[int, zstandard.ZstdCompressor] | None = getattr(_contexts, "compressors", None)
+    if compressors is None:
+        compressors = _contexts.compressors = {}
     compressor = compressors.get(level)
     if compressor is None:
         compressor = compressors[level] = zstandard.ZstdCompressor(level=level)

@@ -17,11 +17,10 @@ from typing import Any
 
 import pytest
 from faust.types import TP
+from store_support import CODECS, open_store
 
 from app import topics
-from app.codecs import PydanticCodec, Utf8
 from tables import rows
-from tables.bulk_restore import BulkRestoringStore
 from tables.rows import read_row, write_row
 from tables.webhook_queue import WebhookQueue
 
@@ -65,12 +64,8 @@ def producer(monkeypatch: pytest.MonkeyPatch) -> RecordingProducer:
 
 @pytest.fixture
 def table(tmp_path: Path) -> Any:
-    codecs = {"key_serializer": Utf8(), "value_serializer": PydanticCodec(WebhookQueue)}
-    shape = SimpleNamespace(name="webhook-queues", **codecs)
-    app = SimpleNamespace(conf=SimpleNamespace(tabledir=tmp_path, table_key_index_size=1000))
-    store = BulkRestoringStore("bulkrocksdb:webhook-queues", app, shape, **codecs)  # type: ignore[arg-type]
     changelog = SimpleNamespace(get_topic_name=lambda: CHANGELOG)
-    return SimpleNamespace(data=store, changelog_topic=changelog, **codecs)
+    return SimpleNamespace(data=open_store(tmp_path), changelog_topic=changelog, **CODECS)
 
 
 def stored(table: Any, partition: int, key: str) -> bytes | None:

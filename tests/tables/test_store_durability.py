@@ -14,26 +14,17 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from faust.types import TP
+from store_support import open_store
 
-from app.codecs import PydanticCodec, Utf8
 from tables.bulk_restore import BulkRestoringStore
-from tables.webhook_queue import WebhookQueue
 
 CHANGELOG = TP("app-webhook-queues-changelog", 0)
 # Past RocksDB's 64 MiB memtable (Faust's write buffer size) more than once: some rows reach table files.
 ROWS = 30_000
 ROW = b"x" * 5_500
-
-
-def open_store(tabledir: Path) -> BulkRestoringStore:
-    codecs = {"key_serializer": Utf8(), "value_serializer": PydanticCodec(WebhookQueue)}
-    shape = SimpleNamespace(name="webhook-queues", **codecs)
-    app = SimpleNamespace(conf=SimpleNamespace(tabledir=tabledir, table_key_index_size=1000))
-    return BulkRestoringStore("bulkrocksdb:webhook-queues", app, shape, **codecs)  # type: ignore[arg-type]
 
 
 def write_rows(store: BulkRestoringStore, rows: int) -> None:
