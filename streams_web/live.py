@@ -1,10 +1,10 @@
 """Server-Sent Events: interview transitions, agent runs and the assessment workspace, on any worker.
 
 Every worker tails the interviews table's changelog topic itself (a plain consumer, no group,
-from the end), so a stream can be opened on any worker and a client that reconnects elsewhere
-loses nothing: Last-Event-ID resumes from the row's history, read from the owning worker. Each
-subscriber holds only the newest row (rows are full snapshots), so a slow or vanished client
-cannot grow memory; aiohttp-sse sends keepalive pings.
+from the end, reading only while a stream is open: streams_web/hub.py), so a stream can be opened
+on any worker and a client that reconnects elsewhere loses nothing: Last-Event-ID resumes from the
+row's history, read from the owning worker. Each subscriber holds only the newest row (rows are
+full snapshots), so a slow or vanished client cannot grow memory; aiohttp-sse sends keepalive pings.
 
 Fan-out is one row to thousands of subscribers, so per-subscriber work is kept to a wake-up and a
 socket write: a transition's frame is encoded once and shared (``FrameCache``), a subscriber sleeps
@@ -17,24 +17,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from aiohttp import web
 from aiohttp_sse import EventSourceResponse, sse_response
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.web import View
 
 from app.main import app
-from app.metrics import SSE_STREAMS, labelled
 from app.settings import settings
 from domain.access import ExpiredAccessToken, InvalidAccessToken, issue_stream_token, verify_stream_token
 from domain.live import LiveEvent, WorkspaceProgress, positions_after, run_events, transition_event, workspace_events
 from models.base import ascii_int
 from streams_web.http import ApiError, api, authenticate, authenticate_admin, json_response
+from streams_web.hub import Hub, Latest
 from streams_web.routing import http_client, owner_url
 from tables.faust_tables import interviews
 from tables.interview import Interview
@@ -45,6 +44,7 @@ KEEPALIVE_SECONDS = 10.0
 SEND_TIMEOUT_SECONDS = 30.0  # a client that stops reading is dropped, not buffered for
 STREAM_TOKEN_TTL_SECONDS = 300
 NO_BUFFERING = {"X-Accel-Buffering": "no", "Cache-Control": "no-cache"}
+LIVE_WAIT_SECONDS = 10.0  # for the changelog tail to read again before a stream opens (streams_web/hub.py)
 FRAME_CACHE_SIZE = 20_000  # transition frames kept; a miss only costs encoding it again
 
 
@@ -77,28 +77,6 @@ class FrameCache:
 
 
 frame_cache = FrameCache(FRAME_CACHE_SIZE)
-
-
-class Latest:
-    """One subscriber's mailbox: only the newest row is kept."""
-
-    def __init__(self) -> None:
-        self.row: Interview | None = None
-        self.changed = asyncio.Event()
-
-    def put(self, row: Interview) -> None:
-        self.row = row
-        self.changed.set()
-
-    def wake(self) -> None:
-        """Wake the subscriber without a row: its connection ended or the worker stops."""
-        self.changed.set()
-
-    async def take(self) -> Interview | None:
-        await self.changed.wait()
-        self.changed.clear()
-        row, self.row = self.row, None
-        return row
 
 
 class LiveResponse(EventSourceResponse):
@@ -166,45 +144,6 @@ class LiveResponse(EventSourceResponse):
 _NO_TIMER = contextlib.nullcontext()
 
 
-class Hub:
-    def __init__(self) -> None:
-        self.by_interview: dict[str, set[Latest]] = defaultdict(set)
-        self.by_run: dict[str, set[Latest]] = defaultdict(set)
-        self.stopping = asyncio.Event()
-
-    def wants(self, key: bytes | None) -> bool:
-        """Whether a changelog record with this key (an interviewId) could interest an open stream."""
-        if self.by_run:  # run streams are found by the row's runId: every row must be read
-            return True
-        return key is not None and key.decode(errors="replace") in self.by_interview
-
-    def stop(self) -> None:
-        self.stopping.set()
-        for index in (self.by_interview, self.by_run):
-            for boxes in index.values():
-                for box in boxes:
-                    box.wake()
-
-    def publish(self, row: Interview) -> None:
-        for box in self.by_interview.get(row.interview_id, ()):
-            box.put(row)
-        for box in self.by_run.get(row.run_id, ()):
-            box.put(row)
-
-    @contextlib.contextmanager
-    def subscribe(self, index: dict[str, set[Latest]], key: str, kind: str) -> Any:
-        box = Latest()
-        index[key].add(box)
-        labelled(SSE_STREAMS, kind).inc()
-        try:
-            yield box
-        finally:
-            labelled(SSE_STREAMS, kind).dec()
-            index[key].discard(box)
-            if not index[key]:
-                del index[key]
-
-
 hub = Hub()
 
 
@@ -236,19 +175,18 @@ async def _follow_changelog() -> None:
     )
     await consumer.start()
     try:
-        log.info("live streams follow %s", topic)
-        while True:
-            batches = await consumer.getmany(timeout_ms=500)
-            for records in batches.values():
-                for record in records:
-                    if record.value is None or not hub.wants(record.key):
-                        continue
-                    try:
-                        hub.publish(Interview.model_validate_json(record.value))
-                    except ValueError:
-                        log.warning("unreadable interview row at %s[%s]@%s", topic, record.partition, record.offset)
+        partitions = await _assigned(consumer)
+        log.info("live streams follow %s (%d partitions) while a stream is open", topic, len(partitions))
+        await hub.follow(consumer, partitions)
     finally:
         await consumer.stop()
+
+
+async def _assigned(consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+    """Every partition of the subscribed topic, once the metadata has named them (no group: all of them)."""
+    while not consumer.assignment():
+        await asyncio.sleep(0.05)
+    return sorted(consumer.assignment())
 
 
 @app.on_before_shutdown.connect  # type: ignore[arg-type]  # mode types the receiver narrower than it calls it
@@ -298,12 +236,20 @@ async def _stream(
     kind: str,
     index: dict[str, set[Latest]],
     key: str,
-    first: Interview | None,
+    first: Callable[[], Awaitable[Interview | None]],
     tell: Callable[[Interview], bytes],
 ) -> web.StreamResponse:
+    """Subscribe, wait for the changelog tail to read, then read the first row (streams_web/hub.py) and stream."""
     if request.method == "HEAD":  # headers only: a streaming HEAD would never end
+        await first()  # its 404s still hold
         return web.Response(content_type="text/event-stream", headers=NO_BUFFERING)
     with hub.subscribe(index, key, kind) as box:
+        try:
+            await asyncio.wait_for(hub.live(), LIVE_WAIT_SECONDS)
+        except TimeoutError:
+            message = "live updates are not available yet (changelog unreachable); retry"
+            raise ApiError(503, message, retryAfterSeconds=1) from None
+        row = await first()
         async with sse_response(
             request,
             headers=NO_BUFFERING,
@@ -312,7 +258,6 @@ async def _stream(
             response_cls=LiveResponse,
         ) as response:
             response.box = box
-            row = first
             while response.is_connected() and not hub.stopping.is_set():
                 if row is not None:
                     frames = tell(row)
@@ -337,8 +282,10 @@ class InterviewEvents(View):
     @api
     async def get(self, request: web.Request, interview_id: str) -> web.StreamResponse:
         tenant_id = stream_tenant(request)
-        row = _tenant_row(await current_row(interview_id), tenant_id, interview_id)
         sent = ascii_int(request.headers.get("Last-Event-ID", "0")) or 0
+
+        async def first() -> Interview:
+            return _tenant_row(await current_row(interview_id), tenant_id, interview_id)
 
         def tell(update: Interview) -> bytes:
             nonlocal sent
@@ -346,7 +293,7 @@ class InterviewEvents(View):
             sent = max(sent, len(update.history))
             return frames
 
-        return await _stream(request, "interview", hub.by_interview, interview_id, row, tell)
+        return await _stream(request, "interview", hub.by_interview, interview_id, first, tell)
 
     head = get
 
@@ -357,17 +304,20 @@ class RunStream(View):
     async def get(self, request: web.Request, run_id: str) -> web.StreamResponse:
         tenant_id = stream_tenant(request)
         interview_id = request.query.get("interviewId")
-        row = None
-        if interview_id:  # lets a stream opened after the run replay it
-            row = _tenant_row(await current_row(interview_id), tenant_id, interview_id)
+        told: set[str] = set()
+
+        async def first() -> Interview | None:
+            if not interview_id:
+                return None
+            row = _tenant_row(await current_row(interview_id), tenant_id, interview_id)  # replays the run so far
             if row.run_id != run_id:
                 raise ApiError(404, f"run {run_id} not found")
-        told: set[str] = set()
+            return row
 
         def tell(update: Interview) -> bytes:
             return _frames(run_events(update, told)) if update.tenant_id == tenant_id else b""
 
-        return await _stream(request, "run", hub.by_run, run_id, row, tell)
+        return await _stream(request, "run", hub.by_run, run_id, first, tell)
 
     head = get
 
@@ -377,11 +327,15 @@ class WorkspaceStream(View):
     @api
     async def get(self, request: web.Request, interview_id: str) -> web.StreamResponse:
         tenant_id = stream_tenant(request)
-        row = _tenant_row(await current_row(interview_id), tenant_id, interview_id)
         progress = WorkspaceProgress()
-        return await _stream(
-            request, "workspace", hub.by_interview, interview_id, row, lambda u: _frames(workspace_events(u, progress))
-        )
+
+        async def first() -> Interview:
+            return _tenant_row(await current_row(interview_id), tenant_id, interview_id)
+
+        def tell(update: Interview) -> bytes:
+            return _frames(workspace_events(update, progress))
+
+        return await _stream(request, "workspace", hub.by_interview, interview_id, first, tell)
 
     head = get
 
