@@ -14,8 +14,9 @@ loop would stop the consumer; it is dead-lettered instead.
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from functools import partial
 from typing import Any, NamedTuple, cast
 
@@ -36,7 +37,7 @@ from models.envelope import Envelope, derived_id
 from models.topics import Topic
 from tables.faust_tables import interviews
 from tables.interview import SentMessage
-from tables.rows import read_row, write_row
+from tables.rows import ChangelogRecord, drop_staged, read_row, send_staged, stage_row, write_row
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,12 @@ async def _reroute(event: EventT[Any], envelope: Envelope[Any], partition: int) 
     metrics.produced(message.topic)
 
 
-async def good_envelope(event: EventT[Any]) -> Envelope[Any] | None:
-    """The envelope of a workflow topic's message; None if it was bad (dead-lettered) or misrouted (moved)."""
+def checked_envelope(event: EventT[Any]) -> tuple[Envelope[Any] | None, Callable[[], Awaitable[None]] | None]:
+    """The envelope of a workflow topic's message, or None and the send to make instead.
+
+    A bad message is dead-lettered, a misrouted one moved to its home partition (``_reroute``); the
+    send is returned, not made, so a drain-loop handler can leave it until its run ends.
+    """
     message, value = event.message, cast(Any, event.value)
     metrics.consumed(message.topic)
     try:
@@ -108,12 +113,18 @@ async def good_envelope(event: EventT[Any]) -> Envelope[Any] | None:
             offset=message.offset,
         )
     except BadMessage as exc:
-        await dead_letter(event, exc)
-        return None
+        return None, partial(dead_letter, event, exc)
     home = partition_for(envelope.interview_id, settings.partitions)
     if message.key is None or message.partition != home:
-        await _reroute(event, envelope, home)
-        return None
+        return None, partial(_reroute, event, envelope, home)
+    return envelope, None
+
+
+async def good_envelope(event: EventT[Any]) -> Envelope[Any] | None:
+    """The envelope of a workflow topic's message; None if it was bad (dead-lettered) or misrouted (moved)."""
+    envelope, instead = checked_envelope(event)
+    if instead is not None:
+        await instead()
     return envelope
 
 
@@ -132,24 +143,58 @@ class Delivered(NamedTuple):
     value: Any
 
 
-def direct_handler(topic: Topic, handle: Callable[[EventT[Any], Envelope[Any]], Awaitable[Any]], *, name: str) -> None:
+class Staged(NamedTuple):
+    """What a drain-loop handler leaves once its row is in the store: the sends, for the end of the run.
+
+    ``finish`` sends the row's changelog record (``changelog``, staged in tables/rows.py), then the
+    follow-on events and dead letters. ``abandon`` is for a run a rebalance cut short: the input is
+    read again, and its redelivery rewrites the row for the changelog (``rewrite_for_changelog``).
+    """
+
+    finish: Coroutine[Any, Any, None]
+    changelog: ChangelogRecord | None = None
+
+    def abandon(self) -> None:
+        if inspect.getcoroutinestate(self.finish) == inspect.CORO_CREATED:  # else its task is being cancelled
+            self.finish.close()
+        if self.changelog is not None:
+            drop_staged(self.changelog)
+
+
+StagedHandler = Callable[[EventT[Any], Envelope[Any]], Staged | None]
+
+
+def direct_handler(topic: Topic, handle: StagedHandler, *, name: str) -> None:
     """Subscribe to ``topic``; the drain loop calls ``handle`` for each good envelope of it (app/direct.py)."""
     channel = topics.workflow[topic]
     codec = cast(Codec, cast(Any, channel).value_serializer)  # an EnvelopeCodec (app/topics.py)
 
-    async def handle_message(message: Message) -> None:
+    def handle_message(message: Message) -> Staged | None:
         # The codec never raises: a bad value decodes to its BadMessage (app/codecs.py).
         event = cast(EventT[Any], Delivered(message, None if message.value is None else codec.loads(message.value)))
         try:
-            envelope = await good_envelope(event)
-            if envelope is not None:
-                await handle(event, envelope)
+            envelope, instead = checked_envelope(event)
+            if envelope is None:
+                return None if instead is None else Staged(_guarded(instead, event, name))
+            return handle(event, envelope)
         except Exception as exc:  # as in apply_step: a bug must not stop the partition
-            log.exception("%s failed on %s[%s]@%s", name, message.topic, message.partition, message.offset)
-            await dead_letter(event, BadMessage(Reason.PROCESSING_FAILED, f"{type(exc).__name__}: {exc}"))
+            return Staged(_failed(event, exc, name))
 
     app.topics.add(channel)
     direct.handlers[channel.get_topic_name()] = handle_message
+
+
+async def _guarded(send: Callable[[], Awaitable[None]], event: EventT[Any], name: str) -> None:
+    try:
+        await send()
+    except Exception as exc:  # a send that failed: dead-lettered, the partition goes on
+        await _failed(event, exc, name)
+
+
+async def _failed(event: EventT[Any], exc: Exception, name: str) -> None:
+    message = event.message
+    log.error("%s failed on %s[%s]@%s", name, message.topic, message.partition, message.offset, exc_info=exc)
+    await dead_letter(event, BadMessage(Reason.PROCESSING_FAILED, f"{type(exc).__name__}: {exc}"))
 
 
 async def send_all(sent: list[SentMessage]) -> None:
@@ -180,8 +225,8 @@ async def rewrite_for_changelog(event: EventT[Any], table: Any, key: str, row: A
     await write_row(table, key, row, partition=event.message.partition)
 
 
-async def apply_step(event: EventT[Any], envelope: Envelope[Any], step: Step) -> StepResult | None:
-    """Run ``step`` on the interview row; write it back, send what it produced, dead-letter refusals.
+def stage_step(event: EventT[Any], envelope: Envelope[Any], step: Step) -> tuple[StepResult | None, Staged]:
+    """Run ``step`` on the interview row and put the row back now; what it sends is left in the Staged.
 
     Steps are synchronous: the row is read, changed and written with no await in between, so
     the agents of other topics never interleave a write to the same interview.
@@ -192,20 +237,35 @@ async def apply_step(event: EventT[Any], envelope: Envelope[Any], step: Step) ->
         with metrics.step_timer(step):
             result = step(row, envelope, step_context(event, envelope))
     except BadMessage as exc:
-        await dead_letter(event, exc, envelope)
-        return None
+        return None, Staged(dead_letter(event, exc, envelope))
     except Exception as exc:  # a bug must not stop the partition
-        log.exception("step %s failed on %s", getattr(step, "__name__", step), envelope.event_id)
-        await dead_letter(event, BadMessage(Reason.PROCESSING_FAILED, f"{type(exc).__name__}: {exc}"), envelope)
-        return None
+        log.exception("step %s failed on %s", metrics.step_name(step), envelope.event_id)
+        failure = BadMessage(Reason.PROCESSING_FAILED, f"{type(exc).__name__}: {exc}")
+        return None, Staged(dead_letter(event, failure, envelope))
+    changelog: ChangelogRecord | None = None
     if result.interview is not None:
-        await write_row(interviews, envelope.interview_id, result.interview, partition=event.message.partition)
+        changelog = stage_row(interviews, envelope.interview_id, result.interview, partition=event.message.partition)
         metrics.count_transitions(result.interview, seen)
-    elif result.duplicate and row is not None:
-        await rewrite_for_changelog(event, interviews, envelope.interview_id, row)
+    elif result.duplicate and row is not None:  # as rewrite_for_changelog explains
+        changelog = stage_row(interviews, envelope.interview_id, row, partition=event.message.partition)
+    sends = partial(_after_step, event, envelope, result, changelog)
+    return result, Staged(_guarded(sends, event, metrics.step_name(step)), changelog)
+
+
+async def _after_step(
+    event: EventT[Any], envelope: Envelope[Any], result: StepResult, changelog: ChangelogRecord | None
+) -> None:
+    if changelog is not None:
+        await send_staged(changelog)
     await send_all(result.sent)
     if result.dead_letter is not None:
         await dead_letter(event, result.dead_letter, envelope)
+
+
+async def apply_step(event: EventT[Any], envelope: Envelope[Any], step: Step) -> StepResult | None:
+    """``stage_step`` and its sends at once: for the Faust agents, which have no run to end."""
+    result, staged = stage_step(event, envelope, step)
+    await staged.finish
     return result
 
 
@@ -224,7 +284,7 @@ async def think(
     meanwhile: the three run as one step, with one row write.
     """
     if answers_at_once(runnable):
-        await apply_step(event, envelope, run_within(begin, partial(_run_at_once, runnable), ready))
+        await think_at_once(event, envelope, begin, runnable, ready).finish
         return
     started = await apply_step(event, envelope, begin)
     if started is None or started.work is None:
@@ -239,6 +299,17 @@ async def think(
     await apply_step(event, envelope, partial(ready, thought=thought))
 
 
+def think_at_once(
+    event: EventT[Any],
+    envelope: Envelope[Any],
+    begin: Step,
+    runnable: Runnable[Any, Thought[Any]],
+    ready: Callable[..., StepResult],
+) -> Staged:
+    """``think`` for a model that answers at once: the three as one step, with one row write."""
+    return stage_step(event, envelope, run_within(begin, partial(_run_at_once, runnable), ready))[1]
+
+
 def _run_at_once(runnable: Runnable[Any, Thought[Any]], work: Any) -> Thought[Any]:
     with metrics.model_timer(runnable.get_name()):
         return runnable.invoke(work)
@@ -246,7 +317,7 @@ def _run_at_once(runnable: Runnable[Any, Thought[Any]], work: Any) -> Thought[An
 
 def step_agent(topic: Topic, step: Step, *, name: str) -> None:
     """Have the drain loop apply ``step`` to every good event of ``topic`` (steps are synchronous)."""
-    direct_handler(topic, partial(apply_step, step=step), name=name)
+    direct_handler(topic, lambda event, envelope: stage_step(event, envelope, step)[1], name=name)
 
 
 def thinking_agent(
@@ -258,7 +329,7 @@ def thinking_agent(
     Faust agent, so waiting for it holds up only this topic.
     """
     if answers_at_once(runnable):
-        direct_handler(topic, partial(think, begin=begin, runnable=runnable, ready=ready), name=name)
+        direct_handler(topic, partial(think_at_once, begin=begin, runnable=runnable, ready=ready), name=name)
         return
 
     async def think_each(stream: StreamT[Any]) -> None:

@@ -35,19 +35,22 @@ fetches cost more than the tasks saved (1,000 µs of CPU per planning event inst
 turn, 520).
 
 **The workflow topics are handled in the drain loop** (``app/direct.py``). A message of a topic with
-a handler there goes to that handler instead of Faust's conductor, streams and agents, and is acked
-when the handler returns (``_handle_then_ack``); it is tracked as unacked meanwhile, so a rebalance
-waits for it as Faust waits for its streams. A handler that has to wait (the producer's buffer
-full) goes through ``wait_first`` like a delivery, so a rebalance that suspends the flow cancels it;
-it is then neither acked nor tracked, and is read again from the committed offset. Such messages
-need no turn of the loop each, since no stream waits for them: the loop yields once they have held
-it for ``DIRECT_TURN_SECONDS`` (1 ms, three or four planning steps), so the producer's sender, the
-live streams' changelog follower, the web server and the remaining Faust agents still run every
-millisecond or so. Fewer turns cost less CPU (each task that runs in a turn handles more records
-at once: fewer fetches, produce requests and wake-ups) but hold the live streams back: 1 ms measured
-388 µs of CPU per planning event and SSE delivery p99 202-223 ms; a turn per 16 messages 308-332 µs
-but SSE p99 321-344 ms (target 250); a turn per message, with the queues gone, 458-468 µs and 159 ms.
-Faust's streams with a turn per message: 536-564 µs.
+a handler there goes to that handler instead of Faust's conductor, streams and agents. The handler
+puts its row in the store at once and leaves its sends (changelog record, follow-on events, dead
+letters); the loop makes them in order at the end of the run (``_finish_staged``) and acks each
+message once its sends are made. A message is tracked as unacked from its handling on, so a
+rebalance waits for it as Faust waits for its streams; a send that has to wait (the producer's
+buffer full) goes through ``wait_first`` like a delivery, so a rebalance that suspends the flow cuts
+the run short, and the rest of it is neither acked nor tracked and is read again from the committed
+offset. Such messages need no turn of the loop each, since no stream waits for them: a run ends, its
+sends are made and the loop yields once it has held the loop for ``DIRECT_TURN_SECONDS`` (1 ms, three
+or four planning steps), or when a message for Faust's streams or the end of the fetched batch comes,
+so the producer's sender, the live streams' changelog tail, the web server and the remaining Faust
+agents still run every millisecond or so. Fewer turns cost less CPU (each task that runs in a turn
+handles more records at once: fewer fetches, produce requests and wake-ups) but hold the live streams
+back: 1 ms measured 388 µs of CPU per planning event and SSE delivery p99 202-223 ms; a turn per 16
+messages 308-332 µs but SSE p99 321-344 ms (target 250); a turn per message, with the queues gone,
+458-468 µs and 159 ms. Faust's streams with a turn per message: 536-564 µs.
 
 Registered as the ``kafka+app`` transport (a ``faust.transports`` entry point in pyproject.toml);
 ``Settings.broker_urls`` names it.
@@ -136,6 +139,8 @@ class Consumer(faust_aiokafka.Consumer):
         commit_every = self._commit_every
         acks_enabled_for = self.app.topics.acks_enabled_for
         handlers_get = direct.handlers.get
+        flow_active = self.app.flow_control.is_active
+        staged: list[tuple[Message, direct.Pending | None]] = []  # handled, their sends not made yet
         turn_due = 0.0
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
@@ -152,22 +157,32 @@ class Consumer(faust_aiokafka.Consumer):
                                 await self._add_gap(tp, r_offset + 1, offset)
                             if commit_every is not None and self._n_acked >= commit_every:
                                 self._n_acked = 0
+                                await self._finish_staged(staged)
                                 await self.commit()
                             handle = handlers_get(message.topic)
-                            if handle is None:
-                                delivery = callback(message)  # Faust: await wait_first(delivery, suspend_flow.wait())
+                            if handle is not None:
+                                if flow_active() or await self._flow_resumed():
+                                    self.track_message(message)
+                                    staged.append((message, handle(message)))
+                                if monotonic() >= turn_due:
+                                    await self._finish_staged(staged)
+                                    await asyncio.sleep(0)  # the turn the other tasks get (docstring)
+                                    turn_due = monotonic() + DIRECT_TURN_SECONDS
                             else:
-                                self.track_message(message)
-                                delivery = self._handle_then_ack(handle, message)
-                            delivering = start_eagerly(delivery) if asyncio.iscoroutine(delivery) else delivery
-                            if delivering is not None:
-                                await self.wait_first(delivering, self.suspend_flow.wait())
-                            elif handle is None or monotonic() >= turn_due:
-                                await asyncio.sleep(0)  # the turn wait_first gave the streams (docstring)
-                                turn_due = monotonic() + DIRECT_TURN_SECONDS
+                                if staged:
+                                    await self._finish_staged(staged)
+                                delivery = callback(message)  # Faust: await wait_first(delivery, suspend_flow.wait())
+                                delivering = start_eagerly(delivery) if asyncio.iscoroutine(delivery) else delivery
+                                if delivering is not None:
+                                    await self.wait_first(delivering, self.suspend_flow.wait())
+                                else:
+                                    await asyncio.sleep(0)  # the turn wait_first gave the streams (docstring)
+                                    turn_due = monotonic() + DIRECT_TURN_SECONDS
                             set_read_offset(tp, offset)
                         else:
                             self.log.dev("DROPPED MESSAGE ROFF %r: k=%r v=%r", offset, message.key, message.value)
+                    if staged:
+                        await self._finish_staged(staged)
                     unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
@@ -183,18 +198,40 @@ class Consumer(faust_aiokafka.Consumer):
             self.log.exception("Drain messages raised: %r", exc)
             raise
         finally:
+            self._abandon_staged(staged, 0)
             unset_flag(CONSUMER_FETCHING)
 
-    async def _handle_then_ack(self, handle: direct.Handler, message: Message) -> None:
-        try:
-            await self.app.flow_control.acquire()  # as Faust's conductor does before a delivery
-            await handle(message)
-        except asyncio.CancelledError:
-            # A rebalance interrupted it (wait_first): never acked, it is read again from the committed
-            # offset; a rebalance must not wait for it (wait_empty would, for ever).
+    async def _flow_resumed(self) -> bool:
+        """Wait, as Faust's conductor does before a delivery, for a suspended flow; False if a rebalance came first."""
+        resumed = asyncio.ensure_future(self.app.flow_control.acquire())
+        await self.wait_first(resumed, self.suspend_flow.wait())
+        return resumed.done() and not resumed.cancelled()
+
+    async def _finish_staged(self, staged: list[tuple[Message, direct.Pending | None]]) -> None:
+        """Make the sends the handled messages left, in order, acking each message once its sends are made.
+
+        A send that has to wait (the producer's buffer full) goes through ``wait_first`` like a delivery,
+        so a rebalance that suspends the flow cuts the run short: the rest are neither acked nor tracked,
+        and are read again from the committed offset.
+        """
+        for index, (message, pending) in enumerate(staged):
+            if pending is not None:
+                finishing = start_eagerly(pending.finish)
+                if finishing is not None:
+                    await self.wait_first(finishing, self.suspend_flow.wait())
+                    if not finishing.done():  # cancelled by wait_first: the rebalance came first
+                        self._abandon_staged(staged, index)
+                        return
+            self.ack(message)
+        staged.clear()
+
+    def _abandon_staged(self, staged: list[tuple[Message, direct.Pending | None]], start: int) -> None:
+        # Never acked: a rebalance must not wait for them (wait_empty would, for ever).
+        for message, pending in staged[start:]:
             self._unacked_messages.discard(message)
-            raise
-        self.ack(message)
+            if pending is not None:
+                pending.abandon()
+        staged.clear()
 
     async def _rewind_to_committed(self) -> None:
         try:

@@ -6,14 +6,16 @@ the key up twice (``in``, then ``[]``), in every partition's database it has no 
 
 ``table[key] = row`` is Faust's way. It encodes the row twice (for the changelog record and for
 RocksDB) and sends the record through Faust's topic machinery (a FutureMessage, the producer
-buffer, sensors, callbacks). ``write_row`` puts the same bytes in the same two places:
+buffer, sensors, callbacks). ``write_row`` puts the same bytes in the same two places, in two
+steps a drain-loop handler takes apart (``stage_row`` now, ``send_staged`` once a run of
+messages has been stepped: agents/runtime.py):
 
 - the store first, with no await before it, so the caller's read-step-write stays atomic
   against the other agents of the partition;
 - then the changelog record, straight to the worker's producer (``topics.send``), so a commit
   flushes it before the input's offset, as before. Records of one changelog partition go out in
-  write order even when the producer makes a send wait (a full batch): a lock per partition,
-  which an uncontended write takes without yielding;
+  the order their rows were put, whoever sends first and even when the producer makes a send wait
+  (a full batch): a queue and a lock per partition, which an uncontended send takes without yielding;
 - once the broker has the record, its offset is the store's persisted offset, as Faust's own
   ``_on_changelog_sent`` records it, so recovery reads on from there.
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from functools import partial
 from typing import Any, cast
 
@@ -38,6 +41,7 @@ from tables.bulk_restore import BulkRestoringStore
 log = logging.getLogger(__name__)
 
 _ordering: dict[TP, asyncio.Lock] = {}
+_unsent: dict[TP, deque[ChangelogRecord]] = {}
 
 
 def read_row(table: Table[str, Any], key: str, *, partition: int) -> Any | None:
@@ -49,22 +53,64 @@ def read_row(table: Table[str, Any], key: str, *, partition: int) -> Any | None:
     return None if value is None else cast(Codec, table.value_serializer).loads(value)
 
 
-async def write_row(table: Table[str, Any], key: str, row: BaseModel, *, partition: int) -> None:
-    """Write ``row`` under ``key`` in ``partition`` of ``table`` (the partition of the event being processed)."""
+class ChangelogRecord:
+    """A row put in the store, as its changelog record: sent once, after every record staged before it."""
+
+    __slots__ = ("key", "sent", "store", "tp", "value")
+
+    def __init__(self, store: BulkRestoringStore, tp: TP, key: bytes, value: bytes) -> None:
+        self.store, self.tp, self.key, self.value = store, tp, key, value
+        self.sent = False
+
+
+def stage_row(table: Table[str, Any], key: str, row: BaseModel, *, partition: int) -> ChangelogRecord | None:
+    """Put ``row`` under ``key`` in ``partition`` of ``table`` now; its changelog record waits for ``send_staged``.
+
+    None for a store that is not RocksDB: Faust's own write (``table[key] = row``) sends its record.
+    """
     store = table.data
     if not isinstance(store, BulkRestoringStore):  # the memory store keeps decoded rows: Faust's way
         table[key] = row
-        return
+        return None
     key_bytes = cast(Codec, table.key_serializer).dumps(key)
     value = cast(Codec, table.value_serializer).dumps(row)
     store.put_row(partition, key_bytes, value)
-    tp = TP(table.changelog_topic.get_topic_name(), partition)
-    lock = _ordering.get(tp)
+    record = ChangelogRecord(store, TP(table.changelog_topic.get_topic_name(), partition), key_bytes, value)
+    _unsent.setdefault(record.tp, deque()).append(record)
+    return record
+
+
+async def send_staged(record: ChangelogRecord) -> None:
+    """Send ``record``, and first every record of its changelog partition staged before it (write order)."""
+    lock = _ordering.get(record.tp)
     if lock is None:
-        lock = _ordering[tp] = asyncio.Lock()
+        lock = _ordering[record.tp] = asyncio.Lock()
     async with lock:
-        delivery = await topics.send(tp.topic, key_bytes, value, partition=partition)
-    cast(asyncio.Future[Any], delivery).add_done_callback(partial(_persisted, store, tp))
+        queue = _unsent[record.tp]
+        while not record.sent and queue:
+            head = queue[0]
+            delivery = await topics.send(head.tp.topic, head.key, head.value, partition=head.tp.partition)
+            queue.popleft()
+            head.sent = True
+            cast(asyncio.Future[Any], delivery).add_done_callback(partial(_persisted, head.store, head.tp))
+
+
+def drop_staged(record: ChangelogRecord) -> None:
+    """Forget a staged record that will not be sent: its input is read again and rewrites the row.
+
+    Left queued, it would go out with the next record of its partition, after whatever another
+    worker wrote there meanwhile if the partition moved.
+    """
+    queue = _unsent.get(record.tp)
+    if not record.sent and queue is not None and record in queue:
+        queue.remove(record)
+
+
+async def write_row(table: Table[str, Any], key: str, row: BaseModel, *, partition: int) -> None:
+    """Write ``row`` under ``key`` in ``partition`` of ``table`` (the partition of the event being processed)."""
+    record = stage_row(table, key, row, partition=partition)
+    if record is not None:
+        await send_staged(record)
 
 
 def _persisted(store: BulkRestoringStore, tp: TP, delivery: asyncio.Future[Any]) -> None:

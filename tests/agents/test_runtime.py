@@ -49,7 +49,7 @@ def handled(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
     """Register a handler for TOPIC whose step records envelopes (or raises); dead letters recorded too."""
     seen: dict[str, list[Any]] = {"envelopes": [], "dead_letters": [], "raise": []}
 
-    async def step(event: Any, built: Envelope[Any]) -> None:
+    def step(event: Any, built: Envelope[Any]) -> None:
         if seen["raise"]:
             raise RuntimeError("the step broke")
         seen["envelopes"].append(built)
@@ -66,7 +66,9 @@ def handled(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
 
 def _handle(message: Message) -> None:
     async def handle() -> None:
-        await direct.handlers[TOPIC](message)
+        pending = direct.handlers[TOPIC](message)  # the step's part, at once
+        if pending is not None:
+            await pending.finish  # what it left: the dead letter, here
 
     asyncio.run(handle())
 

@@ -5,12 +5,13 @@ being skipped (the fault suite's 1 -> 2 -> 1 workers case lost interviews that w
 no partition returns nothing (aiokafka reads an empty set as every partition); the fetch
 long-poll is 100 ms (each offsets request of a quiet worker waited 1.5 s behind one); and a
 message of a topic with a handler in the drain loop (app/direct.py) goes to that handler, in
-order, and is acked only once the handler is done.
+order, and is acked only once the sends it left are made, in order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import threading
 import time
@@ -122,7 +123,7 @@ class DrainingConsumer(FetchingConsumer):
         self.diag = cast(Any, SimpleNamespace(set_flag=lambda flag: None, unset_flag=lambda flag: None))
         self.suspend_flow = cast(Any, Event())
         self.app.topics = cast(Any, SimpleNamespace(acks_enabled_for=lambda topic: True))
-        self.app.flow_control = cast(Any, SimpleNamespace(acquire=self._flow_open))
+        self.app.flow_control = cast(Any, SimpleNamespace(acquire=self._flow_open, is_active=lambda: True))
         self.log = cast(Any, logging.getLogger(__name__))
 
     async def _flow_open(self) -> None:
@@ -148,6 +149,7 @@ class DrainingConsumer(FetchingConsumer):
 
     def ack(self, message: Any) -> bool:
         self.acked.append(message.offset)
+        self._unacked_messages.discard(message)  # as Faust's ack
         return True
 
     async def drain(self) -> None:
@@ -158,53 +160,115 @@ class DrainingConsumer(FetchingConsumer):
 HANDLED = TP("plan.generated", 0)
 
 
-def test_a_handled_topic_goes_to_its_handler_in_order_and_each_message_is_acked_once_handled(
+class Sends:
+    """What a handler leaves (app/direct.py ``Pending``): its sends, recorded in ``events``, or its abandonment."""
+
+    def __init__(self, consumer: DrainingConsumer, offset: int, events: list[str], wait: float = 0.0) -> None:
+        self.consumer, self.offset, self.events, self.wait = consumer, offset, events, wait
+        self.finish = self._send()
+
+    async def _send(self) -> None:
+        self.events.append(f"send {self.offset}, acked {self.consumer.acked}")
+        if self.wait:
+            await asyncio.sleep(self.wait)  # a producer with a full buffer, say
+            self.events.append(f"sent {self.offset}, acked {self.consumer.acked}")
+
+    def abandon(self) -> None:
+        if inspect.getcoroutinestate(self.finish) == inspect.CORO_CREATED:  # as agents/runtime.py's Staged
+            self.finish.close()
+        self.events.append(f"abandon {self.offset}")
+
+
+def test_a_handled_topic_goes_to_its_handler_in_order_and_each_message_is_acked_once_its_sends_are_made(
     monkeypatch: Any,
 ) -> None:
     consumer = DrainingConsumer({HANDLED: _records(4, 5, 6), STREAM[0]: _records(7)})
-    seen: list[tuple[int, list[int], list[int]]] = []  # offset, tracked then, acked then
+    events: list[str] = []
 
-    async def handle(message: Any) -> None:
-        seen.append((message.offset, list(consumer.tracked), list(consumer.acked)))
+    def handle(message: Any) -> Sends:
+        events.append(f"handle {message.offset}, tracked {consumer.tracked}")
+        return Sends(consumer, message.offset, events)
 
     monkeypatch.setattr(direct, "handlers", {HANDLED.topic: handle})
     asyncio.run(consumer.drain())
 
-    assert seen == [(4, [4], []), (5, [4, 5], [4]), (6, [4, 5, 6], [4, 5])]
+    assert [e for e in events if e.startswith("handle")] == [
+        "handle 4, tracked [4]",
+        "handle 5, tracked [4, 5]",
+        "handle 6, tracked [4, 5, 6]",
+    ]
+    assert [e for e in events if e.startswith("send")] == [
+        "send 4, acked []",
+        "send 5, acked [4]",
+        "send 6, acked [4, 5]",
+    ]
+    assert all(
+        events.index(f"handle {n}, tracked {list(range(4, n + 1))}")
+        < events.index(f"send {n}, acked {list(range(4, n))}")
+        for n in (4, 5, 6)
+    )
     assert consumer.acked == [4, 5, 6]
     assert consumer.delivered == [7]  # a topic without a handler still goes to Faust's streams
 
 
-def test_a_handler_that_waits_is_acked_when_it_finishes_and_the_next_message_waits_for_it(monkeypatch: Any) -> None:
+def test_the_steps_of_a_run_go_back_to_back_and_its_sends_after_them(monkeypatch: Any) -> None:
+    consumer = DrainingConsumer({HANDLED: _records(1, 2, 3)})
+    events: list[str] = []
+    monkeypatch.setattr(kafka_transport, "DIRECT_TURN_SECONDS", 60.0)
+
+    def handle(message: Any) -> Sends:
+        events.append(f"handle {message.offset}")
+        return Sends(consumer, message.offset, events)
+
+    monkeypatch.setattr(direct, "handlers", {HANDLED.topic: handle})
+    asyncio.run(consumer.drain())
+
+    # The loop's first turn comes at once; 2 and 3 are one run, ended by the end of the fetched batch.
+    assert events == [
+        "handle 1",
+        "send 1, acked []",
+        "handle 2",
+        "handle 3",
+        "send 2, acked [1]",
+        "send 3, acked [1, 2]",
+    ]
+
+
+def test_a_send_that_waits_holds_back_the_acks_of_the_messages_after_it(monkeypatch: Any) -> None:
     consumer = DrainingConsumer({HANDLED: _records(1, 2)})
     events: list[str] = []
 
-    async def handle(message: Any) -> None:
-        events.append(f"start {message.offset}")
-        if message.offset == 1:
-            await asyncio.sleep(0.01)  # a producer with a full buffer, say
-        events.append(f"end {message.offset}, acked {consumer.acked}")
+    def handle(message: Any) -> Sends:
+        return Sends(consumer, message.offset, events, wait=0.01 if message.offset == 1 else 0.0)
 
     monkeypatch.setattr(direct, "handlers", {HANDLED.topic: handle})
     asyncio.run(consumer.drain())
 
-    assert events == ["start 1", "end 1, acked []", "start 2", "end 2, acked [1]"]
+    assert events == ["send 1, acked []", "sent 1, acked []", "send 2, acked [1]"]
     assert consumer.acked == [1, 2]
 
 
-def test_a_handler_cancelled_by_a_rebalance_is_neither_acked_nor_waited_for(monkeypatch: Any) -> None:
-    consumer = DrainingConsumer({HANDLED: _records(1)})
+def test_a_run_cut_short_by_a_rebalance_is_neither_acked_nor_waited_for(monkeypatch: Any) -> None:
+    consumer = DrainingConsumer({HANDLED: _records(1, 2, 3)})
+    events: list[str] = []
+    monkeypatch.setattr(kafka_transport, "DIRECT_TURN_SECONDS", 60.0)
 
-    async def handle(message: Any) -> None:
-        consumer.suspend_flow.set()  # a rebalance begins while the handler waits for the producer
-        await asyncio.sleep(1)
+    class Blocked(Sends):
+        async def _send(self) -> None:
+            self.events.append(f"send {self.offset}, acked {self.consumer.acked}")
+            consumer.suspend_flow.set()  # a rebalance begins while the send waits for the producer
+            await asyncio.sleep(1)
+
+    def handle(message: Any) -> Sends:
+        return (Blocked if message.offset == 2 else Sends)(consumer, message.offset, events)
 
     monkeypatch.setattr(direct, "handlers", {HANDLED.topic: handle})
     asyncio.run(consumer.drain())
 
-    assert consumer.tracked == [1]
-    assert consumer.acked == []  # read again from the committed offset after the rebalance
-    assert consumer._unacked_messages == set()  # wait_empty would otherwise wait for it for ever
+    assert consumer.tracked == [1, 2, 3]
+    assert consumer.acked == [1]  # 2 and 3 are read again from the committed offset after the rebalance
+    assert events == ["send 1, acked []", "send 2, acked [1]", "abandon 2", "abandon 3"]  # 3 never sent
+    assert consumer._unacked_messages == set()  # wait_empty would otherwise wait for them for ever
 
 
 def test_other_tasks_still_run_while_a_long_batch_is_handled(monkeypatch: Any) -> None:
@@ -212,7 +276,7 @@ def test_other_tasks_still_run_while_a_long_batch_is_handled(monkeypatch: Any) -
     turns: list[int] = []
     step_seconds = 0.0003  # a planning step's CPU
 
-    async def handle(message: Any) -> None:
+    def handle(message: Any) -> None:
         time.sleep(step_seconds)  # holds the loop, as a step does
 
     async def other_task() -> None:  # the commit timer, the web server, the producer's sender

@@ -59,6 +59,7 @@ def producer(monkeypatch: pytest.MonkeyPatch) -> RecordingProducer:
     recording = RecordingProducer()
     monkeypatch.setattr(topics, "send", recording.send)
     monkeypatch.setattr(rows, "_ordering", {})
+    monkeypatch.setattr(rows, "_unsent", {})
     return recording
 
 
@@ -149,3 +150,30 @@ async def test_a_row_reads_back_decoded_from_the_partition_it_was_written_in(
     assert read_row(table, "iv-2", partition=1) is None
     # The event's partition only, as Faust's table reads inside a stream: rows live where their events do.
     assert read_row(table, "iv-1", partition=0) is None
+
+
+async def test_a_staged_row_is_in_the_store_at_once_and_its_record_goes_out_before_any_put_after_it(
+    table: Any, producer: RecordingProducer
+) -> None:
+    first = rows.stage_row(table, "iv-1", queue(1), partition=0)  # a drain-loop handler's put
+    assert stored(table, 0, "iv-1") == queue(1).model_dump_json(by_alias=True).encode()
+    assert producer.sent == []
+
+    await write_row(table, "iv-1", queue(2), partition=0)  # another agent writes before the run's sends
+    assert first is not None
+    await rows.send_staged(first)  # already sent, in put order, by the write after it
+
+    assert [value for _, _, value, _ in producer.sent] == [
+        queue(1).model_dump_json(by_alias=True).encode(),
+        queue(2).model_dump_json(by_alias=True).encode(),
+    ]
+
+
+async def test_a_dropped_staged_record_is_never_sent(table: Any, producer: RecordingProducer) -> None:
+    dropped = rows.stage_row(table, "iv-1", queue(1), partition=0)
+    assert dropped is not None
+    rows.drop_staged(dropped)  # its input is read again, and rewrites the row
+
+    await write_row(table, "iv-2", queue(2), partition=0)
+
+    assert [key for _, key, _, _ in producer.sent] == [b"iv-2"]
