@@ -42,15 +42,21 @@ message once its sends are made. A message is tracked as unacked from its handli
 rebalance waits for it as Faust waits for its streams; a send that has to wait (the producer's
 buffer full) goes through ``wait_first`` like a delivery, so a rebalance that suspends the flow cuts
 the run short, and the rest of it is neither acked nor tracked and is read again from the committed
-offset. Such messages need no turn of the loop each, since no stream waits for them: a run ends, its
-sends are made and the loop yields once it has held the loop for ``DIRECT_TURN_SECONDS`` (1 ms, three
-or four planning steps), or when a message for Faust's streams or the end of the fetched batch comes,
-so the producer's sender, the live streams' changelog tail, the web server and the remaining Faust
-agents still run every millisecond or so. Fewer turns cost less CPU (each task that runs in a turn
-handles more records at once: fewer fetches, produce requests and wake-ups) but hold the live streams
-back: 1 ms measured 388 µs of CPU per planning event and SSE delivery p99 202-223 ms; a turn per 16
-messages 308-332 µs but SSE p99 321-344 ms (target 250); a turn per message, with the queues gone,
-458-468 µs and 159 ms. Faust's streams with a turn per message: 536-564 µs.
+offset. A run ends at the end of the fetched batch, at a message for Faust's streams, after
+``RUN_MESSAGES`` messages, and, while something waits for the sends (a live stream is open:
+``direct.sends_awaited``), at the loop's next turn. Measured: runs as long as a fetched batch took the
+throughput scenario from 337-351 to 297 µs of CPU per planning event, but an SSE stream's delivery
+p99 from 226-239 to 310-365 ms, since its rows reach the changelog tail only once sent; 1 ms runs
+gave 319-337 µs.
+
+Handled messages need no turn of the loop each, since no stream waits for them: the loop yields once
+they have held it for ``DIRECT_TURN_SECONDS`` (1 ms, three or four planning steps), so the producer's
+sender, the live streams' changelog tail, the web server and the remaining Faust agents still run
+every millisecond or so. Fewer turns cost less CPU (each task that runs in a turn handles more
+records at once: fewer fetches, produce requests and wake-ups) but hold the live streams back: 1 ms
+measured 388 µs of CPU per planning event and SSE delivery p99 202-223 ms; a turn per 16 messages
+308-332 µs but SSE p99 321-344 ms (target 250); a turn per message, with the queues gone, 458-468 µs
+and 159 ms. Faust's streams with a turn per message: 536-564 µs.
 
 Registered as the ``kafka+app`` transport (a ``faust.transports`` entry point in pyproject.toml);
 ``Settings.broker_urls`` names it.
@@ -77,6 +83,8 @@ FETCH_MAX_WAIT_MS = 100
 # How long messages of topics handled in the drain loop (app/direct.py) may hold the loop between two
 # turns (docstring).
 DIRECT_TURN_SECONDS = 0.001
+# The most handled messages whose sends wait for the end of their run (docstring).
+RUN_MESSAGES = 64
 
 
 class WorkerConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -164,8 +172,11 @@ class Consumer(faust_aiokafka.Consumer):
                                 if flow_active() or await self._flow_resumed():
                                     self.track_message(message)
                                     staged.append((message, handle(message)))
+                                    if len(staged) >= RUN_MESSAGES:
+                                        await self._finish_staged(staged)
                                 if monotonic() >= turn_due:
-                                    await self._finish_staged(staged)
+                                    if staged and direct.sends_awaited():
+                                        await self._finish_staged(staged)
                                     await asyncio.sleep(0)  # the turn the other tasks get (docstring)
                                     turn_due = monotonic() + DIRECT_TURN_SECONDS
                             else:

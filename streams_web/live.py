@@ -27,6 +27,7 @@ from aiohttp_sse import EventSourceResponse, sse_response
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.web import View
 
+from app import direct
 from app.main import app
 from app.settings import settings
 from domain.access import ExpiredAccessToken, InvalidAccessToken, issue_stream_token, verify_stream_token
@@ -145,6 +146,7 @@ _NO_TIMER = contextlib.nullcontext()
 
 
 hub = Hub()
+direct.sends_awaited = hub.has_streams  # an open stream sees a row once its changelog record is sent
 
 
 @app.task

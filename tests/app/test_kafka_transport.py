@@ -211,10 +211,9 @@ def test_a_handled_topic_goes_to_its_handler_in_order_and_each_message_is_acked_
     assert consumer.delivered == [7]  # a topic without a handler still goes to Faust's streams
 
 
-def test_the_steps_of_a_run_go_back_to_back_and_its_sends_after_them(monkeypatch: Any) -> None:
-    consumer = DrainingConsumer({HANDLED: _records(1, 2, 3)})
+def _run_events(monkeypatch: Any, offsets: tuple[int, ...]) -> list[str]:
+    consumer = DrainingConsumer({HANDLED: _records(*offsets)})
     events: list[str] = []
-    monkeypatch.setattr(kafka_transport, "DIRECT_TURN_SECONDS", 60.0)
 
     def handle(message: Any) -> Sends:
         events.append(f"handle {message.offset}")
@@ -222,9 +221,40 @@ def test_the_steps_of_a_run_go_back_to_back_and_its_sends_after_them(monkeypatch
 
     monkeypatch.setattr(direct, "handlers", {HANDLED.topic: handle})
     asyncio.run(consumer.drain())
+    return events
+
+
+def test_the_steps_of_a_run_go_back_to_back_and_its_sends_after_them(monkeypatch: Any) -> None:
+    # Nothing waits for the sends: the fetched batch is one run.
+    assert _run_events(monkeypatch, (1, 2, 3)) == [
+        "handle 1",
+        "handle 2",
+        "handle 3",
+        "send 1, acked []",
+        "send 2, acked [1]",
+        "send 3, acked [1, 2]",
+    ]
+
+
+def test_a_run_ends_after_run_messages(monkeypatch: Any) -> None:
+    monkeypatch.setattr(kafka_transport, "RUN_MESSAGES", 2)
+
+    assert _run_events(monkeypatch, (1, 2, 3)) == [
+        "handle 1",
+        "handle 2",
+        "send 1, acked []",
+        "send 2, acked [1]",
+        "handle 3",
+        "send 3, acked [1, 2]",
+    ]
+
+
+def test_while_something_awaits_the_sends_a_run_ends_at_the_loops_next_turn(monkeypatch: Any) -> None:
+    monkeypatch.setattr(direct, "sends_awaited", lambda: True)  # a live stream is open
+    monkeypatch.setattr(kafka_transport, "DIRECT_TURN_SECONDS", 60.0)
 
     # The loop's first turn comes at once; 2 and 3 are one run, ended by the end of the fetched batch.
-    assert events == [
+    assert _run_events(monkeypatch, (1, 2, 3)) == [
         "handle 1",
         "send 1, acked []",
         "handle 2",
@@ -237,6 +267,7 @@ def test_the_steps_of_a_run_go_back_to_back_and_its_sends_after_them(monkeypatch
 def test_a_send_that_waits_holds_back_the_acks_of_the_messages_after_it(monkeypatch: Any) -> None:
     consumer = DrainingConsumer({HANDLED: _records(1, 2)})
     events: list[str] = []
+    monkeypatch.setattr(kafka_transport, "RUN_MESSAGES", 1)  # each its own run, before the fetch ends
 
     def handle(message: Any) -> Sends:
         return Sends(consumer, message.offset, events, wait=0.01 if message.offset == 1 else 0.0)
@@ -251,7 +282,7 @@ def test_a_send_that_waits_holds_back_the_acks_of_the_messages_after_it(monkeypa
 def test_a_run_cut_short_by_a_rebalance_is_neither_acked_nor_waited_for(monkeypatch: Any) -> None:
     consumer = DrainingConsumer({HANDLED: _records(1, 2, 3)})
     events: list[str] = []
-    monkeypatch.setattr(kafka_transport, "DIRECT_TURN_SECONDS", 60.0)
+    monkeypatch.setattr(kafka_transport, "RUN_MESSAGES", 3)  # the run ends before the fetch does
 
     class Blocked(Sends):
         async def _send(self) -> None:
