@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from aiokafka import TopicPartition
 
+from app import direct
+from streams_web import live
 from streams_web.hub import Hub
 from tables.interview import Interview
 
@@ -138,3 +140,7 @@ async def test_stopping_releases_streams_waiting_for_the_tail(tail: tuple[Hub, R
         assert not live.done()
         hub.stop()
         await asyncio.wait_for(live, 1.0)
+
+
+def test_the_drain_loop_ends_its_runs_at_each_turn_while_a_live_stream_is_open() -> None:
+    assert direct.sends_awaited == live.hub.has_streams  # a stream sees a row once its changelog record is sent
