@@ -2,10 +2,12 @@
 
 The workflow topics' steps (and a planner or assessor that answers at once) run in the consumer's
 drain loop itself (``direct_handler``, app/direct.py): no Faust stream, queue or agent task per
-message, which was about 40% of a busy worker's CPU per event. A model that takes its time runs
-in a Faust agent instead (``thinking_agent``), so waiting for it holds up only its own topic.
+message, which was about 40% of a busy worker's CPU per event. There a handler steps and puts the
+row at once and leaves its sends (``Staged``) for the end of the run of messages it is in. A model
+that takes its time runs in a Faust agent instead (``thinking_agent``), so waiting for it holds up
+only its own topic; its steps make their sends at once (``apply_step``).
 
-Either way a message is acked once its handling is done, and a commit flushes the producer first;
+Either way a message is acked once its sends are made, and a commit flushes the producer first;
 so everything a step sends is enqueued before its input is acked, and at-least-once holds for
 follow-on events, table writes and dead letters alike. Nothing here raises out of a handler: an
 exception in an agent would make Faust ack and skip the message silently, and one in the drain

@@ -44,10 +44,10 @@ buffer full) goes through ``wait_first`` like a delivery, so a rebalance that su
 the run short, and the rest of it is neither acked nor tracked and is read again from the committed
 offset. A run ends at the end of the fetched batch, at a message for Faust's streams, after
 ``RUN_MESSAGES`` messages, and, while something waits for the sends (a live stream is open:
-``direct.sends_awaited``), at the loop's next turn. Measured: runs as long as a fetched batch took the
-throughput scenario from 337-351 to 297 µs of CPU per planning event, but an SSE stream's delivery
-p99 from 226-239 to 310-365 ms, since its rows reach the changelog tail only once sent; 1 ms runs
-gave 319-337 µs.
+``direct.sends_awaited``), at the loop's next turn. Measured in the throughput scenario, runs as long
+as a fetched batch cost 270-297 µs of CPU per planning event, against 319-337 µs for runs ended at every
+turn and 344-351 µs with each message's sends made at once; but with streams open they put
+SSE delivery p99 at 310-365 ms against 204-239, since a stream sees a row only once it is sent.
 
 Handled messages need no turn of the loop each, since no stream waits for them: the loop yields once
 they have held it for ``DIRECT_TURN_SECONDS`` (1 ms, three or four planning steps), so the producer's

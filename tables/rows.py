@@ -90,7 +90,8 @@ async def send_staged(record: ChangelogRecord) -> None:
         while not record.sent and queue:
             head = queue[0]
             delivery = await topics.send(head.tp.topic, head.key, head.value, partition=head.tp.partition)
-            queue.popleft()
+            if queue and queue[0] is head:  # else dropped while the send waited (and sent all the same)
+                queue.popleft()
             head.sent = True
             cast(asyncio.Future[Any], delivery).add_done_callback(partial(_persisted, head.store, head.tp))
 
