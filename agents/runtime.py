@@ -278,16 +278,13 @@ async def think(
     runnable: Runnable[Any, Thought[Any]],
     ready: Callable[..., StepResult],
 ) -> None:
-    """A step that needs a model: ``begin`` (row write), the model call, ``ready`` (row write).
+    """A step that needs a model that takes its time: ``begin`` (row write), the model call, ``ready`` (row write).
 
     The model runs with no row held, so a cancel arriving meanwhile is applied at once and the
     late result is dropped by ``ready``. A failure of the model and its fallback dead-letters the
-    event; replaying it resumes the run. A model that answers at once (the offline one) has no
-    meanwhile: the three run as one step, with one row write.
+    event; replaying it resumes the run. A model that answers at once has no meanwhile: see
+    ``think_at_once``.
     """
-    if answers_at_once(runnable):
-        await think_at_once(event, envelope, begin, runnable, ready).finish
-        return
     started = await apply_step(event, envelope, begin)
     if started is None or started.work is None:
         return

@@ -19,6 +19,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import orjson
@@ -273,7 +274,9 @@ def _frames(events: list[LiveEvent]) -> bytes:
     return b"".join(sse_frame(event) for event in events)
 
 
-def _tenant_row(row: Interview | None, tenant_id: str, interview_id: str) -> Interview:
+async def _tenant_row(interview_id: str, tenant_id: str) -> Interview:
+    """The interview's current row if it is ``tenant_id``'s; 404 otherwise."""
+    row = await current_row(interview_id)
     if row is None or row.tenant_id != tenant_id:
         raise ApiError(404, f"interview {interview_id} not found")
     return row
@@ -286,15 +289,13 @@ class InterviewEvents(View):
         tenant_id = stream_tenant(request)
         sent = ascii_int(request.headers.get("Last-Event-ID", "0")) or 0
 
-        async def first() -> Interview:
-            return _tenant_row(await current_row(interview_id), tenant_id, interview_id)
-
         def tell(update: Interview) -> bytes:
             nonlocal sent
             frames = frame_cache.transitions(update, sent)
             sent = max(sent, len(update.history))
             return frames
 
+        first = partial(_tenant_row, interview_id, tenant_id)
         return await _stream(request, "interview", hub.by_interview, interview_id, first, tell)
 
     head = get
@@ -311,7 +312,7 @@ class RunStream(View):
         async def first() -> Interview | None:
             if not interview_id:
                 return None
-            row = _tenant_row(await current_row(interview_id), tenant_id, interview_id)  # replays the run so far
+            row = await _tenant_row(interview_id, tenant_id)  # replays the run so far
             if row.run_id != run_id:
                 raise ApiError(404, f"run {run_id} not found")
             return row
@@ -331,12 +332,10 @@ class WorkspaceStream(View):
         tenant_id = stream_tenant(request)
         progress = WorkspaceProgress()
 
-        async def first() -> Interview:
-            return _tenant_row(await current_row(interview_id), tenant_id, interview_id)
-
         def tell(update: Interview) -> bytes:
             return _frames(workspace_events(update, progress))
 
+        first = partial(_tenant_row, interview_id, tenant_id)
         return await _stream(request, "workspace", hub.by_interview, interview_id, first, tell)
 
     head = get
