@@ -118,12 +118,15 @@ class Consumer(faust_aiokafka.Consumer):
         if records is None or self.should_stop:
             return
         handed_out_all = True
+        tracked: set[TP] = set()  # Faust tracked each record's partition end; once per fetched batch is as fresh
         for tp, record in self.scheduler.iterate(records):
             if not self.flow_active or self.app.consumer_generation_id != generation:
                 handed_out_all = False
                 break
             if active_partitions is None or tp in active_partitions or tp in self._buffered_partitions:
-                self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+                if tp not in tracked:
+                    tracked.add(tp)
+                    self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
                 yield tp, self._to_message(tp, record)
             else:
                 handed_out_all = False

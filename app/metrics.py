@@ -14,7 +14,6 @@ import inspect
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -125,24 +124,34 @@ def step_name(step: Callable[..., Any]) -> str:
     return str(getattr(step, "__name__", type(step).__name__))
 
 
-@contextmanager
-def step_timer(step: Callable[..., Any]) -> Iterator[None]:
-    """Observe how long the block (one step) took, whether it returned or raised."""
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        labelled(STEP_SECONDS, step_name(step)).observe(time.perf_counter() - started)
+class _Timer:
+    """Observes into ``histogram`` how long its ``with`` block took, whether it returned or raised.
+
+    A class, not a ``contextmanager`` generator: that cost ~1.5 µs per block on top of the
+    observation, and a planning step times two blocks.
+    """
+
+    __slots__ = ("histogram", "started")
+
+    def __init__(self, histogram: Any) -> None:
+        self.histogram = histogram
+        self.started = 0.0
+
+    def __enter__(self) -> None:
+        self.started = time.perf_counter()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.histogram.observe(time.perf_counter() - self.started)
 
 
-@contextmanager
-def model_timer(model: str) -> Iterator[None]:
-    """Observe how long the block (one model run) took, whether it returned or raised."""
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        labelled(MODEL_RUN_SECONDS, model).observe(time.perf_counter() - started)
+def step_timer(step: Callable[..., Any]) -> _Timer:
+    """Times the block (one step)."""
+    return _Timer(labelled(STEP_SECONDS, step_name(step)))
+
+
+def model_timer(model: str) -> _Timer:
+    """Times the block (one model run)."""
+    return _Timer(labelled(MODEL_RUN_SECONDS, model))
 
 
 class _HasHistory(Protocol):
