@@ -37,6 +37,7 @@ app = faust.App(
     # Faust's recovery, with a bulk restore of long backlogs, seeking stream partitions before it
     # resumes them (a lost-ack stall otherwise).
     TableManager="tables.recovery:AppTableManager",
+    ConsumerScheduler="app.scheduling:PartitionRuns",  # runs of one partition, not one record per topic in turn
     topic_partitions=settings.partitions,
     topic_replication_factor=settings.replication_factor,
     producer_max_request_size=MAX_REQUEST_BYTES,
