@@ -23,9 +23,11 @@ from typing import Any
 from faust.types import TP
 from faust.types.transports import SchedulingStrategyT
 
+from app.kafka_transport import RUN_MESSAGES
+
 # Records of one partition handed out before the next partition's turn: as many as the drain loop's
-# runs of handled messages (app/kafka_transport.RUN_MESSAGES), so such a run is mostly one partition's.
-RUN_RECORDS = 64
+# runs of handled messages, so such a run is mostly one partition's.
+RUN_RECORDS = RUN_MESSAGES
 
 
 class PartitionRuns(SchedulingStrategyT):
