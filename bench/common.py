@@ -166,7 +166,13 @@ def cpu_seconds(pid: int) -> float:
 
 def start_profile(pid: int, name: str, seconds: float | None = None) -> subprocess.Popen[bytes] | None:
     """py-spy samples ``pid`` into <dir>/<name>.txt (collapsed stacks) when BENCH_PROFILE (or
-    BENCH_PROFILE_DIR) names a directory; for ``seconds``, or until ``stop_profile``."""
+    BENCH_PROFILE_DIR) names a directory; for ``seconds``, or until ``stop_profile``.
+
+    Only the thread holding the GIL is sampled (``--gil``), so the stacks share out the CPU of the
+    worker's Python code between its threads. Sampled plainly, a thread waiting for the GIL is
+    counted where it waits: at 1,000 events/s Faust's consumer thread had 29% of those samples, 7%
+    in the socket writes of its fetch requests, and held the GIL in 12% of the ``--gil`` ones.
+    """
     where = os.environ.get("BENCH_PROFILE") or os.environ.get("BENCH_PROFILE_DIR")
     py_spy = Path(sys.executable).with_name("py-spy")
     if not where or not py_spy.exists():
@@ -177,7 +183,7 @@ def start_profile(pid: int, name: str, seconds: float | None = None) -> subproce
     command = [str(py_spy), "record", "--pid", str(pid), "--rate", "100", "--format", "raw", "--output", str(output)]
     if seconds is not None:
         command += ["--duration", str(int(seconds))]
-    return subprocess.Popen([*command, "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen([*command, "--gil"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def stop_profile(profiler: subprocess.Popen[bytes] | None) -> None:
