@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict
@@ -19,8 +20,24 @@ class WireModel(BaseModel):
 
 def utc_timestamp(at: datetime | None = None) -> str:
     """ISO-8601 UTC with milliseconds and ``Z``, the envelope's timestamp format."""
-    at = datetime.now(UTC) if at is None else at.astimezone(UTC)
-    return at.isoformat(timespec="milliseconds")[:-6] + "Z"  # "+00:00" -> "Z"; isoformat is C, strftime is not
+    if at is None:
+        return _now_timestamp()
+    return at.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"  # "+00:00" -> "Z"; strftime is slower
+
+
+# The current second, formatted: every step stamps "now", and nearly all stamps fall in the second of
+# the one before. 0.45 µs a stamp instead of 1.6 for a datetime built and formatted each time, which a
+# worker at 1,000 inputs/s spent ~2% of its event loop's thread on (py-spy --gil).
+_second: tuple[int, str] = (-1, "")
+
+
+def _now_timestamp() -> str:
+    global _second
+    # Milliseconds truncated, as isoformat(timespec="milliseconds") does, from the clock datetime.now reads.
+    second, millisecond = divmod(time.time_ns() // 1_000_000, 1000)
+    if _second[0] != second:
+        _second = (second, datetime.fromtimestamp(second, UTC).isoformat()[:-6])  # "+00:00" off
+    return f"{_second[1]}.{millisecond:03d}Z"
 
 
 def ascii_int(text: str) -> int | None:

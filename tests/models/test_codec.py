@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -339,6 +340,43 @@ def test_derived_event_id_is_a_uuid() -> None:
 
 def test_utc_timestamp_now_has_the_envelope_format() -> None:
     assert TIMESTAMP_FORMAT.match(utc_timestamp())
+
+
+@pytest.mark.parametrize(
+    ("time_ns", "expected"),
+    [
+        (1_705_312_860_000_000_000, "2024-01-15T10:01:00.000Z"),
+        (1_705_312_860_123_456_789, "2024-01-15T10:01:00.123Z"),
+        (1_705_312_860_999_999_999, "2024-01-15T10:01:00.999Z"),  # truncated, never rounded up
+        (1_705_312_861_000_999_999, "2024-01-15T10:01:01.000Z"),  # the next second formatted afresh
+        (1_704_067_199_999_000_000, "2023-12-31T23:59:59.999Z"),
+        (1_704_067_200_000_000_000, "2024-01-01T00:00:00.000Z"),  # the year turns within the stamps
+        (1_705_312_860_004_000_000, "2024-01-15T10:01:00.004Z"),  # an earlier second after a later one
+    ],
+)
+def test_utc_timestamp_now_is_the_clock_in_utc_with_milliseconds(
+    monkeypatch: pytest.MonkeyPatch, time_ns: int, expected: str
+) -> None:
+    monkeypatch.setattr(time, "time_ns", lambda: time_ns)
+
+    assert utc_timestamp() == expected
+    assert utc_timestamp() == expected  # the second's cached prefix gives the same
+
+
+def test_utc_timestamp_now_follows_the_clock_across_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = iter([1_705_312_860_998_000_000, 1_705_312_860_999_500_000, 1_705_312_861_001_000_000])
+    monkeypatch.setattr(time, "time_ns", lambda: next(clock))
+
+    stamps = [utc_timestamp() for _ in range(3)]
+
+    assert stamps == ["2024-01-15T10:01:00.998Z", "2024-01-15T10:01:00.999Z", "2024-01-15T10:01:01.001Z"]
+
+
+def test_utc_timestamp_now_matches_datetime_now() -> None:
+    before = datetime.now(UTC).replace(microsecond=0)
+    stamped = parse_timestamp(utc_timestamp())
+    after = datetime.now(UTC)
+    assert before <= stamped <= after
 
 
 @pytest.mark.parametrize(
