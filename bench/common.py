@@ -171,7 +171,9 @@ def start_profile(pid: int, name: str, seconds: float | None = None) -> subproce
     Only the thread holding the GIL is sampled (``--gil``), so the stacks share out the CPU of the
     worker's Python code between its threads. Sampled plainly, a thread waiting for the GIL is
     counted where it waits: at 1,000 events/s Faust's consumer thread had 29% of those samples, 7%
-    in the socket writes of its fetch requests, and held the GIL in 12% of the ``--gil`` ones.
+    in the socket writes of its fetch requests, and held the GIL in 12% of the ``--gil`` ones. The
+    worker is paused for each sample (py-spy's default), so a stack is never read half-changed; that
+    costs it a little of its CPU while it is profiled.
     """
     where = os.environ.get("BENCH_PROFILE") or os.environ.get("BENCH_PROFILE_DIR")
     py_spy = Path(sys.executable).with_name("py-spy")
