@@ -169,11 +169,13 @@ def start_profile(pid: int, name: str, seconds: float | None = None) -> subproce
     BENCH_PROFILE_DIR) names a directory; for ``seconds``, or until ``stop_profile``.
 
     Only the thread holding the GIL is sampled (``--gil``), so the stacks share out the CPU of the
-    worker's Python code between its threads. Sampled plainly, a thread waiting for the GIL is
-    counted where it waits: at 1,000 events/s Faust's consumer thread had 29% of those samples, 7%
-    in the socket writes of its fetch requests, and held the GIL in 12% of the ``--gil`` ones. The
-    worker is paused for each sample (py-spy's default), so a stack is never read half-changed; that
-    costs it a little of its CPU while it is profiled.
+    worker's Python code between its threads. The worker is not paused for a sample
+    (``--nonblocking``): on this machine a paused thread stops at its next system call, so py-spy's
+    default mode puts nearly every sample just after one. A loop that spent 5-7% of its time in
+    ``asyncio.get_event_loop()`` (a ``getpid`` call) had 96-98% of its samples there paused, 8-11%
+    unpaused. An unpaused stack is sometimes read while it changes (a fifth to a third of a busy
+    worker's samples lose their outer frames, and some mix frames of two calls), so each stack starts
+    with its thread (``--threads``): the share of each thread holds even where the stack does not.
     """
     where = os.environ.get("BENCH_PROFILE") or os.environ.get("BENCH_PROFILE_DIR")
     py_spy = Path(sys.executable).with_name("py-spy")
@@ -185,7 +187,9 @@ def start_profile(pid: int, name: str, seconds: float | None = None) -> subproce
     command = [str(py_spy), "record", "--pid", str(pid), "--rate", "100", "--format", "raw", "--output", str(output)]
     if seconds is not None:
         command += ["--duration", str(int(seconds))]
-    return subprocess.Popen([*command, "--gil"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [*command, "--gil", "--nonblocking", "--threads"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 def stop_profile(profiler: subprocess.Popen[bytes] | None) -> None:
