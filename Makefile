@@ -1,7 +1,7 @@
 # interview-streams. `make run` and `make test` do all set-up on a fresh machine.
 SHELL := /bin/bash
 # Debian's python3.11 where there is one: built with PGO and LTO, as the Docker image's python:3.11-slim
-# is; pyenv's build has neither and cost the worker ~5% more CPU per planning event (README, Performance).
+# is; pyenv's build has neither and cost the worker ~5% more CPU per planning event (docs/performance.md, item 17).
 PYTHON ?= $(or $(wildcard /usr/bin/python3.11),python3.11)
 PYTHON_PATH := $(shell p=$$(command -v $(PYTHON)) && readlink -f "$$p")
 VENV := .venv
