@@ -49,7 +49,8 @@ app = faust.App(
     # broker to write and for a restore to read (recovery ~35,000 -> 52,000-63,000 records/s standalone).
     producer_compression_type=settings.compression,
     producer_max_batch_size=1024 * 1024,
-    producer_partitioner=partitioning.default_partitioner,  # murmur2 as ever, its hash cached
+    # Faust's key_partition (its aiokafka client); records sent are placed by librdkafka's murmur2, the same.
+    producer_partitioner=partitioning.default_partitioner,
     consumer_max_fetch_size=MAX_REQUEST_BYTES,
     # A topic created while the group was assigning (a fresh broker) is missing from that
     # assignment; fresh metadata every 5 s makes the group rebalance onto it within seconds.
