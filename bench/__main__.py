@@ -80,6 +80,7 @@ def machine(bootstrap: str) -> dict[str, Any]:
         "broker": bootstrap,
         "faust-streaming": version("faust-streaming"),
         "aiokafka": version("aiokafka"),
+        "confluent-kafka": version("confluent-kafka"),  # the worker's producer (librdkafka, bundled)
         "loadavg": [round(x, 2) for x in os.getloadavg()],
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
