@@ -12,12 +12,13 @@ Faust's aiokafka producer is still started for what it does besides sending: cre
   the polling thread. A task of the event loop polls every ``POLL_SECONDS`` while records are out,
   so the reports resolve the sends' futures (aiokafka's ``RecordMetadata``, as Faust and
   ``tables/rows.py`` expect) in the loop's own thread: no thread of ours wanting the GIL, no
-  hand-off between threads. A report comes up to 5 ms late; nothing waits on one but a commit's
-  flush, which polls without waiting.
+  hand-off between threads. A report comes up to 5 ms late, which only a commit's flush waits on
+  (it polls for itself) and which moves a store's persisted offset (``tables/rows.py``) that much later.
 - **At-least-once.** Faust's commit awaits ``flush`` before it commits offsets; ``flush`` waits for
   every record sent before it and raises ``ProducerSendError`` if any of them failed since the last
   flush, so a commit never passes a record the broker did not take (the worker stops instead, and
-  its inputs are read again). aiokafka's flush returned all the same.
+  its inputs are read again: tests/integration/test_faults_refused_record.py). aiokafka's flush
+  returned all the same.
 - **Order, no duplicates.** Idempotence keeps each partition's records in the order they were
   sent, through retries, and keeps a retry from writing a record twice.
 - **Placement.** ``murmur2_random`` is the Java client's murmur2 for keyed records, as
