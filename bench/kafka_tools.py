@@ -15,7 +15,6 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from local_kafka import admin
 from models.topics import Topic
@@ -56,16 +55,6 @@ async def end_offsets(bootstrap: str, tps: Sequence[TopicPartition]) -> dict[Top
 async def start_group_at_end(bootstrap: str, group_id: str, topics: Sequence[str] = WORKER_TOPICS) -> int:
     """Commit ``group_id``'s offsets at the current log end of ``topics`` (a fresh group starts there)."""
     return await admin.start_group_at_end(bootstrap, group_id, topics)
-
-
-async def committed_offsets(bootstrap: str, group_id: str, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        answer = await admin.list_consumer_group_offsets(group_id, partitions=list(tps))
-        return {tp: meta.offset for tp, meta in answer.items() if meta.offset >= 0}
-    finally:
-        await admin.close()
 
 
 def producer(bootstrap: str, **overrides: Any) -> AIOKafkaProducer:

@@ -37,7 +37,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench import kafka_tools
 from bench.common import TENANT_ID, BenchEnv, Figure, cpu_seconds, start_profile, stop_profile
-from local_kafka.admin import ensure_topics
+from local_kafka.admin import committed_offsets, ensure_topics
 from models.topics import Topic
 
 SCENARIO = "throughput"
@@ -201,7 +201,7 @@ async def whole_workflow(env: BenchEnv, count: int) -> Run:
         progress = time.monotonic()
         done = 0
         while time.monotonic() - progress < STALL_SECONDS:
-            committed = await kafka_tools.committed_offsets(env.bootstrap, group, tps)
+            committed = await committed_offsets(env.bootstrap, group, tps)
             per_topic: dict[str, int] = {}
             for tp in tps:
                 per_topic[tp.topic] = per_topic.get(tp.topic, 0) + committed.get(tp, start[tp]) - start[tp]

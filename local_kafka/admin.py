@@ -8,7 +8,7 @@ of a new group on a broker that already carries traffic would first replay all o
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -50,15 +50,30 @@ async def start_group_at_end(bootstrap: str, group_id: str, topics: Iterable[str
     return sum(ends.values())
 
 
-async def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int) -> None:
-    """Create the topics that do not exist yet (with ``partitions``), as the worker would."""
+async def ensure_topics(
+    bootstrap: str, names: Iterable[str], partitions: int, config: Mapping[str, str] | None = None
+) -> None:
+    """Create the topics that do not exist yet (with ``partitions`` and topic ``config``), as the worker would."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [NewTopic(name, partitions, 1) for name in names if name not in existing]
+        missing = [
+            NewTopic(name, partitions, 1, topic_configs=dict(config or {})) for name in names if name not in existing
+        ]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(missing)
+    finally:
+        await admin.close()
+
+
+async def committed_offsets(bootstrap: str, group_id: str, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+    """``group_id``'s committed offsets of ``tps``; a partition with none committed is left out."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        answer = await admin.list_consumer_group_offsets(group_id, partitions=list(tps))
+        return {tp: meta.offset for tp, meta in answer.items() if meta.offset >= 0}
     finally:
         await admin.close()

@@ -16,31 +16,18 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from conftest import COMPLETE_REQUEST, Api, Workers
 
 from local_kafka import broker as local_broker
+from local_kafka.admin import committed_offsets, ensure_topics
 from models.topics import Topic
 
 pytestmark = pytest.mark.faults
 
 PARTITIONS = 3  # the workers' TOPIC_PARTITIONS
-
-
-async def _admin(bootstrap: str) -> AIOKafkaAdminClient:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    return admin
-
-
-async def _committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
-    admin = await _admin(bootstrap)
-    try:
-        offsets = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
-    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset >= 0}
 
 
 @pytest.fixture
@@ -53,12 +40,7 @@ def own_bootstrap(tmp_path: Path) -> Iterator[str]:
 async def test_a_refused_record_stops_the_worker_before_the_commit_and_a_restart_sends_it(
     own_bootstrap: str, tenants_file: Path, tmp_path: Path
 ) -> None:
-    admin = await _admin(own_bootstrap)
-    try:
-        limited = {"max.message.bytes": "600"}
-        await admin.create_topics([NewTopic(Topic.PLAN_GENERATED, PARTITIONS, 1, topic_configs=limited)])
-    finally:
-        await admin.close()
+    await ensure_topics(own_bootstrap, [Topic.PLAN_GENERATED], PARTITIONS, {"max.message.bytes": "600"})
     (tmp_path / "workers").mkdir()
     pool = Workers(own_bootstrap, tenants_file, tmp_path / "workers")
     try:
@@ -77,9 +59,11 @@ async def test_a_refused_record_stops_the_worker_before_the_commit_and_a_restart
             log = refused.log()
             assert "records not delivered" in log and "MSG_SIZE_TOO_LARGE" in log, log[-3000:]
             # The plan's input was never committed: the next worker of the group reads it again.
-            assert await _committed(own_bootstrap, pool.group_id, Topic.SKILL_VALIDATION_REQUESTED) == {}
+            inputs = [TopicPartition(Topic.SKILL_VALIDATION_REQUESTED, partition) for partition in range(PARTITIONS)]
+            assert await committed_offsets(own_bootstrap, pool.group_id, inputs) == {}
 
-            admin = await _admin(own_bootstrap)
+            admin = AIOKafkaAdminClient(bootstrap_servers=own_bootstrap)
+            await admin.start()
             try:
                 lifted = ConfigResource(
                     ConfigResourceType.TOPIC, Topic.PLAN_GENERATED, {"max.message.bytes": "1048588"}

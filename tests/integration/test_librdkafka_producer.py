@@ -15,24 +15,19 @@ from collections.abc import AsyncIterator
 import faust
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faust.exceptions import ProducerSendError
 
 from app import kafka_transport
 from app.librdkafka_producer import LibrdkafkaProducer, librdkafka_config
 from app.partitioning import partition_for
+from local_kafka.admin import ensure_topics
 
 PARTITIONS = 7
 
 
 async def _create_topic(bootstrap: str, partitions: int, **config: str) -> str:
     name = f"producer-test-{uuid.uuid4().hex[:12]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, partitions, 1, topic_configs=config)])
-    finally:
-        await admin.close()
+    await ensure_topics(bootstrap, [name], partitions, config)
     return name
 
 
