@@ -58,6 +58,10 @@ measured 388 µs of CPU per planning event and SSE delivery p99 202-223 ms; a tu
 308-332 µs but SSE p99 321-344 ms (target 250); a turn per message, with the queues gone, 458-468 µs
 and 159 ms. Faust's streams with a turn per message: 536-564 µs.
 
+**Fetches are made in a session** (``app/fetch_sessions.py``, KIP-227, which aiokafka lacks): a request
+names only the partitions whose fetch offset moved, a response only those with records, instead of all
+of the worker's partitions each time, most of them idle.
+
 **Records are sent through librdkafka** (``app/librdkafka_producer.py``): Faust's producer, with
 aiokafka's batching, compression and produce requests moved out of the event loop's thread.
 
@@ -80,6 +84,7 @@ from mode import Service, ServiceT
 
 from app import direct
 from app.eager import start_eagerly
+from app.fetch_sessions import SessionFetcher
 from app.librdkafka_producer import LibrdkafkaProducer
 
 SCHEME = "kafka+app"
@@ -92,6 +97,10 @@ RUN_MESSAGES = 64
 
 
 class WorkerConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    async def on_start(self) -> None:
+        await super().on_start()
+        SessionFetcher.adopt(self._ensure_consumer()._fetcher)  # before the group assigns it anything to fetch
+
     def _create_worker_consumer(self, transport: faust_aiokafka.Transport) -> aiokafka.AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
         # aiokafka hands this to its fetcher when the consumer starts, which is after this returns.
