@@ -27,10 +27,13 @@ Records = dict[TopicPartition, list[tuple[int, bytes]]]  # partition -> (offset,
 
 
 class Reader:
-    """The consumer, what it read per partition (offset, value), and the partitions each fetch named."""
+    """The consumer of ``every`` partition; what was sent to them and what it read, per partition
+    (offset, value); and the partitions each fetch named."""
 
-    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+    def __init__(self, consumer: AIOKafkaConsumer, every: list[TopicPartition]) -> None:
         self.consumer = consumer
+        self.every = every
+        self.sent: Records = defaultdict(list)
         self.fetcher: Any = consumer._fetcher
         self.read: Records = defaultdict(list)
         self.requests: list[tuple[int, int]] = []  # (session id, partitions named) of each fetch
@@ -45,7 +48,17 @@ class Reader:
 
         client.send = counting_send
 
-    async def read_until(self, expected: Records, timeout: float = 30) -> None:
+    async def produce(self, producer: AIOKafkaProducer, tps: list[TopicPartition], count: int) -> None:
+        """``count`` records, over ``tps`` in turn."""
+        for index in range(count):
+            tp = tps[index % len(tps)]
+            value = f"{tp.topic}/{tp.partition}/{len(self.sent[tp])}".encode()
+            metadata = await producer.send_and_wait(tp.topic, value, partition=tp.partition)
+            self.sent[tp].append((metadata.offset, value))
+
+    async def read_until(self, expected: Records | None = None, timeout: float = 30) -> None:
+        """Read until ``expected`` (all that was sent) has been read, in order."""
+        expected = self.sent if expected is None else expected
         async with asyncio.timeout(timeout):
             while any(self.read[tp][: len(records)] != records for tp, records in expected.items()) or any(
                 len(self.read[tp]) < len(records) for tp, records in expected.items()
@@ -88,83 +101,69 @@ async def reader(bootstrap: str, topics: list[str]) -> AsyncIterator[Reader]:
     SessionFetcher.adopt(consumer._fetcher)
     consumer.subscribe(topics)
     try:
-        yield Reader(consumer)
+        yield Reader(
+            consumer, [TopicPartition(topic, partition) for topic in topics for partition in range(PARTITIONS)]
+        )
     finally:
         await consumer.stop()
 
 
-async def produce(producer: AIOKafkaProducer, tps: list[TopicPartition], count: int, sent: Records) -> None:
-    for index in range(count):
-        tp = tps[index % len(tps)]
-        value = f"{tp.topic}/{tp.partition}/{len(sent[tp])}".encode()
-        metadata = await producer.send_and_wait(tp.topic, value, partition=tp.partition)
-        sent[tp].append((metadata.offset, value))
-
-
 async def test_every_record_is_read_once_in_order_and_requests_name_only_what_moved(
-    reader: Reader, producer: AIOKafkaProducer, topics: list[str]
+    reader: Reader, producer: AIOKafkaProducer
 ) -> None:
-    every = [TopicPartition(topic, partition) for topic in topics for partition in range(PARTITIONS)]
-    sent: Records = defaultdict(list)
-    await produce(producer, every, 120, sent)
-    await reader.read_until(sent)
+    await reader.produce(producer, reader.every, 120)
+    await reader.read_until()
     assert reader.session().session_id != NO_SESSION
 
     # Records on a few partitions, produced in waves while the session is open. The first request after
     # the records above were handed out names all their partitions (they moved): let it go first.
     await asyncio.sleep(0.5)
-    busy = every[:2]
+    busy = reader.every[:2]
     reader.requests.clear()
     for _ in range(5):
-        await produce(producer, busy, 10, sent)
-        await reader.read_until(sent)
-    assert dict(reader.read) == dict(sent)
+        await reader.produce(producer, busy, 10)
+        await reader.read_until()
+    assert dict(reader.read) == dict(reader.sent)
     incremental = [named for session_id, named in reader.requests if session_id != NO_SESSION]
-    assert incremental and max(incremental) <= len(busy) < len(every)
+    assert incremental and max(incremental) <= len(busy) < len(reader.every)
 
     # A partition no request has named since the session opened still gets its new records.
-    quiet = every[-1]
-    await produce(producer, [quiet], 3, sent)
-    await reader.read_until(sent)
-    assert reader.read[quiet] == sent[quiet]
+    quiet = reader.every[-1]
+    await reader.produce(producer, [quiet], 3)
+    await reader.read_until()
+    assert reader.read[quiet] == reader.sent[quiet]
 
 
-async def test_pause_resume_and_seek_back_in_a_session(
-    reader: Reader, producer: AIOKafkaProducer, topics: list[str]
-) -> None:
-    every = [TopicPartition(topic, partition) for topic in topics for partition in range(PARTITIONS)]
-    sent: Records = defaultdict(list)
-    await produce(producer, every, 24, sent)
-    await reader.read_until(sent)
+async def test_pause_resume_and_seek_back_in_a_session(reader: Reader, producer: AIOKafkaProducer) -> None:
+    await reader.produce(producer, reader.every, 24)
+    await reader.read_until()
 
-    paused, running = every[0], every[1]
+    paused, running = reader.every[0], reader.every[1]
     reader.consumer.pause(paused)
-    await produce(producer, [paused, running], 10, sent)
-    await reader.read_until({running: sent[running]})
+    await reader.produce(producer, [paused, running], 10)
+    await reader.read_until({running: reader.sent[running]})
     await asyncio.sleep(0.5)  # several fetches while paused
-    assert len(reader.read[paused]) == len(sent[paused]) - 5  # nothing of the paused partition
+    assert len(reader.read[paused]) == len(reader.sent[paused]) - 5  # nothing of the paused partition
     reader.consumer.resume(paused)
-    await reader.read_until(sent)
+    await reader.read_until()
 
     reader.consumer.seek(running, 0)  # read it all again
-    expected = {tp: records for tp, records in sent.items()}
-    expected[running] = sent[running] + sent[running]
-    await reader.read_until(expected)
-    assert reader.read[running] == sent[running] + sent[running]
-    assert {tp: reader.read[tp] for tp in every if tp != running} == {tp: sent[tp] for tp in every if tp != running}
+    twice = reader.sent[running] * 2
+    await reader.read_until({**reader.sent, running: twice})
+    assert reader.read[running] == twice
+    others = [tp for tp in reader.every if tp != running]
+    assert [reader.read[tp] for tp in others] == [reader.sent[tp] for tp in others]
 
 
 async def test_a_session_the_broker_no_longer_knows_is_opened_again_and_nothing_is_lost(
-    reader: Reader, producer: AIOKafkaProducer, topics: list[str]
+    reader: Reader, producer: AIOKafkaProducer
 ) -> None:
-    every = [TopicPartition(topic, partition) for topic in topics for partition in range(PARTITIONS)]
-    sent: Records = defaultdict(list)
-    await produce(producer, every, 24, sent)
-    await reader.read_until(sent)
+    await reader.produce(producer, reader.every, 24)
+    await reader.read_until()
     session = reader.session()
     lost_id = session.session_id
     session.session_id = lost_id + 1_000_000  # as if the broker had evicted it: FETCH_SESSION_ID_NOT_FOUND
-    await produce(producer, every, 24, sent)
-    await reader.read_until(sent)
-    assert dict(reader.read) == dict(sent)
+    await reader.produce(producer, reader.every, 24)
+    await reader.read_until()
+    assert dict(reader.read) == dict(reader.sent)
     assert session.session_id not in (NO_SESSION, lost_id + 1_000_000)
