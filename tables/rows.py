@@ -20,11 +20,6 @@ messages has been stepped: agents/runtime.py):
   ``_on_changelog_sent`` records it, so recovery reads on from there.
 
 Skipped from Faust's path: the table sensors' counts and key expiry (no table here expires keys).
-
-A table read through ``read_row`` also keeps the rows written to it decoded (tables/row_cache.py):
-the next step on the same interview takes its row from there when the store still holds the bytes
-it was written as, instead of decoding them again. Tables read only through Faust (``table.get``)
-keep nothing.
 """
 
 from __future__ import annotations
@@ -42,33 +37,20 @@ from pydantic import BaseModel
 
 from app import topics
 from tables.bulk_restore import BulkRestoringStore
-from tables.row_cache import DecodedRows
 
 log = logging.getLogger(__name__)
 
 _ordering: dict[TP, asyncio.Lock] = {}
 _unsent: dict[TP, deque[ChangelogRecord]] = {}
-_decoded: dict[str, DecodedRows] = {}  # by changelog topic: the tables read through read_row
 
 
 def read_row(table: Table[str, Any], key: str, *, partition: int) -> Any | None:
-    """The row under ``key`` in ``partition`` of ``table`` (the partition of the event being processed), or None.
-
-    The row ``stage_row`` last put there, the object itself, while the store holds the bytes it was
-    put as; the caller owns what it gets and may change it.
-    """
+    """The row under ``key`` in ``partition`` of ``table`` (the partition of the event being processed), or None."""
     store = table.data
     if not isinstance(store, BulkRestoringStore):
         return table.get(key)
-    decoded = _decoded.get(name := table.changelog_topic.get_topic_name())
-    if decoded is None:  # from now on, rows written to this table are kept
-        decoded = _decoded[name] = DecodedRows()
-    key_bytes = cast(Codec, table.key_serializer).dumps(key)
-    value = store.get_row(partition, key_bytes)
-    if value is None:
-        return None
-    row = decoded.take(partition, key_bytes, value)
-    return row if row is not None else cast(Codec, table.value_serializer).loads(value)
+    value = store.get_row(partition, cast(Codec, table.key_serializer).dumps(key))
+    return None if value is None else cast(Codec, table.value_serializer).loads(value)
 
 
 class ChangelogRecord:
@@ -85,7 +67,6 @@ def stage_row(table: Table[str, Any], key: str, row: BaseModel, *, partition: in
     """Put ``row`` under ``key`` in ``partition`` of ``table`` now; its changelog record waits for ``send_staged``.
 
     None for a store that is not RocksDB: Faust's own write (``table[key] = row``) sends its record.
-    ``row`` must not change after this: the next ``read_row`` of the key may hand it over as it is.
     """
     store = table.data
     if not isinstance(store, BulkRestoringStore):  # the memory store keeps decoded rows: Faust's way
@@ -94,10 +75,7 @@ def stage_row(table: Table[str, Any], key: str, row: BaseModel, *, partition: in
     key_bytes = cast(Codec, table.key_serializer).dumps(key)
     value = cast(Codec, table.value_serializer).dumps(row)
     store.put_row(partition, key_bytes, value)
-    changelog = table.changelog_topic.get_topic_name()
-    if (decoded := _decoded.get(changelog)) is not None:
-        decoded.keep(partition, key_bytes, value, row)
-    record = ChangelogRecord(store, TP(changelog, partition), key_bytes, value)
+    record = ChangelogRecord(store, TP(table.changelog_topic.get_topic_name(), partition), key_bytes, value)
     _unsent.setdefault(record.tp, deque()).append(record)
     return record
 

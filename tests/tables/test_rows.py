@@ -1,5 +1,5 @@
 """write_row: one encoding in the store and the changelog, in write order, the persisted offset once delivered;
-read_row: the row back from the partition given, the row last written there when the store still holds its bytes.
+read_row: the row back from the partition given.
 
 The store is a real RocksDB one (BulkRestoringStore in a temporary directory); the producer is the
 seam ``topics.send``, recorded here. That the records reach a real changelog and a rebuilt worker
@@ -60,7 +60,6 @@ def producer(monkeypatch: pytest.MonkeyPatch) -> RecordingProducer:
     monkeypatch.setattr(topics, "send", recording.send)
     monkeypatch.setattr(rows, "_ordering", {})
     monkeypatch.setattr(rows, "_unsent", {})
-    monkeypatch.setattr(rows, "_decoded", {})
     return recording
 
 
@@ -178,43 +177,3 @@ async def test_a_dropped_staged_record_is_never_sent(table: Any, producer: Recor
     await write_row(table, "iv-2", queue(2), partition=0)
 
     assert [key for _, key, _, _ in producer.sent] == [b"iv-2"]
-
-
-async def test_the_row_a_step_wrote_is_the_row_the_next_read_gets_not_a_decoded_copy(
-    table: Any, producer: RecordingProducer
-) -> None:
-    await write_row(table, "iv-1", queue(1), partition=0)
-    row = read_row(table, "iv-1", partition=0)  # decoded: nothing kept before the table was read
-    assert row == queue(1)
-    row.last_sequence = 2  # the step changes it in place
-    rows.stage_row(table, "iv-1", row, partition=0)
-
-    assert read_row(table, "iv-1", partition=0) is row
-    # Taken by that read: the next one decodes the store's bytes again.
-    again = read_row(table, "iv-1", partition=0)
-    assert again == queue(2) and again is not row
-
-
-async def test_a_kept_row_is_not_used_once_the_store_holds_other_bytes(table: Any, producer: RecordingProducer) -> None:
-    assert read_row(table, "iv-1", partition=0) is None
-    rows.stage_row(table, "iv-1", queue(1), partition=0)
-    # A restore (or Faust's own write) puts the changelog's bytes straight into the store.
-    table.data.put_row(0, b"iv-1", queue(7).model_dump_json(by_alias=True).encode())
-
-    assert read_row(table, "iv-1", partition=0) == queue(7)
-
-
-async def test_rows_are_kept_per_partition(table: Any, producer: RecordingProducer) -> None:
-    assert read_row(table, "iv-1", partition=0) is None
-    kept = queue(1)
-    rows.stage_row(table, "iv-1", kept, partition=0)
-    rows.stage_row(table, "iv-1", queue(1), partition=1)  # the same bytes under the same key elsewhere
-
-    assert read_row(table, "iv-1", partition=1) is not kept
-    assert read_row(table, "iv-1", partition=0) is kept
-
-
-async def test_a_table_never_read_through_read_row_keeps_no_rows(table: Any, producer: RecordingProducer) -> None:
-    await write_row(table, "iv-1", queue(1), partition=0)  # as the agents of Faust-read tables write
-
-    assert rows._decoded == {}
